@@ -1,0 +1,45 @@
+"""The AWS adapter (needs ``pip install 'eu-residency[aws]'``).
+
+Only this package imports boto3/botocore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from residency._errors import ProviderNotInstalledError
+
+try:
+    import botocore.session
+except ImportError as exc:  # pragma: no cover - exercised by the extras test
+    raise ProviderNotInstalledError("aws", "boto3") from exc
+
+__all__ = ["ADAPTER", "AwsAdapter"]
+
+
+class AwsAdapter:
+    """Adapter for Amazon Web Services (boto3/botocore)."""
+
+    name = "aws"
+
+    def sdk_locations(self) -> Iterable[str]:
+        """Every region in the installed botocore's partition data."""
+        session = botocore.session.get_session()
+        loader = session.get_component("data_loader")
+        data: Any = loader.load_data("partitions")
+        for part in data["partitions"]:
+            yield from part["regions"]
+
+    def install_guard(self, guard: Any) -> None:
+        from ._guard import install
+
+        install(guard)
+
+    def uninstall_guard(self, guard: Any) -> None:
+        from ._guard import uninstall
+
+        uninstall(guard)
+
+
+ADAPTER = AwsAdapter()

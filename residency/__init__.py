@@ -1,0 +1,82 @@
+"""eu-residency: keep data inside the EU, the EEA or Switzerland on AWS, Azure and GCP.
+
+One policy and one location catalog, used three ways:
+
+* :func:`guard` — stop out-of-geography writes inside the application;
+* ``residency scan aws|azure|gcp`` — find what already lives outside;
+* the pytest plugin — make such writes fail the tests.
+
+>>> import residency
+>>> policy = residency.load_policy("eu")
+>>> policy.check("aws", "eu-central-1").allowed
+True
+>>> print(policy.check("gcp", "EUR5").reason)
+eur5 (Belgium and London) stores data in BE, GB; GB is outside EU (policy 'eu')
+"""
+
+from __future__ import annotations
+
+from ._catalog import PROVIDERS, Catalog, Location, LocationKind, catalog, lookup_location
+from ._errors import (
+    PolicyError,
+    ProviderError,
+    ProviderNotInstalledError,
+    ResidencyError,
+    ResidencyViolation,
+    UnknownGeographyError,
+)
+from ._geography import ANYWHERE, BUILTIN_GEOGRAPHIES, EEA, EEA_CH, EU, Geography, parse_geography
+from ._guard import Guard, Mode, active_guards, guard
+from ._policy import (
+    DataClassRule,
+    Decision,
+    Policy,
+    Status,
+    Waiver,
+    builtin_policy_names,
+    load_policy,
+    parse_policy,
+    policy_schema,
+)
+from ._registry import ProviderAdapter, available_providers, load_provider
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANYWHERE",
+    "BUILTIN_GEOGRAPHIES",
+    "EEA",
+    "EEA_CH",
+    "EU",
+    "PROVIDERS",
+    "Catalog",
+    "DataClassRule",
+    "Decision",
+    "Geography",
+    "Guard",
+    "Location",
+    "LocationKind",
+    "Mode",
+    "Policy",
+    "PolicyError",
+    "ProviderAdapter",
+    "ProviderError",
+    "ProviderNotInstalledError",
+    "ResidencyError",
+    "ResidencyViolation",
+    "Status",
+    "UnknownGeographyError",
+    "Waiver",
+    "__version__",
+    "active_guards",
+    "available_providers",
+    "builtin_policy_names",
+    "catalog",
+    "guard",
+    "load_policy",
+    "load_provider",
+    "lookup_location",
+    "parse_geography",
+    "parse_policy",
+    "policy_schema",
+]

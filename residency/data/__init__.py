@@ -1,0 +1,1 @@
+"""Packaged data: the location catalog, geographies, countries and the policy schema."""
