@@ -67,7 +67,12 @@ def _cmd_regions(args: argparse.Namespace, out: TextIO) -> int:
                 loc.kind,
                 ",".join(loc.countries) or "unknown",
                 ",".join(loc.geographies) or "-",
-                loc.name + (f" [{'+'.join(loc.members)}]" if loc.members and loc.kind != "availability-zone-id" else ""),
+                loc.name
+                + (
+                    f" [{'+'.join(loc.members)}]"
+                    if loc.members and loc.kind != "availability-zone-id"
+                    else ""
+                ),
             ]
         )
     _table(rows, out)
@@ -86,7 +91,9 @@ def _drift(providers: Sequence[str], fmt: str, out: TextIO) -> int:
             continue
         sdk = list(adapter.sdk_locations())
         if not sdk:
-            notes.append(f"{p}: the installed SDK carries no location list; unknown locations show up in scans")
+            notes.append(
+                f"{p}: the installed SDK carries no location list; unknown locations show up in scans"
+            )
         for code in sdk:
             if catalog().get(p, code) is None:
                 found.append({"provider": p, "location": code, "status": "unknown (not in catalog)"})
@@ -95,7 +102,9 @@ def _drift(providers: Sequence[str], fmt: str, out: TextIO) -> int:
         out.write("\n")
     else:
         for f in found:
-            out.write(f"{f['provider']}:{f['location']} is known to the SDK but not to the catalog: treated as unknown\n")
+            out.write(
+                f"{f['provider']}:{f['location']} is known to the SDK but not to the catalog: treated as unknown\n"
+            )
         for n in notes:
             out.write(n + "\n")
         if not found:
@@ -113,7 +122,9 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         tags[k] = v
     provider = args.provider.lower()
     if provider not in PROVIDERS:
-        raise _UsageError(f"residency check: unknown provider {args.provider!r}; use one of {', '.join(PROVIDERS)}")
+        raise _UsageError(
+            f"residency check: unknown provider {args.provider!r}; use one of {', '.join(PROVIDERS)}"
+        )
     if catalog().get(provider, args.location) is None and not args.unknown_ok:
         hint = catalog().suggest(provider, args.location)
         fix = f"did you mean '{hint}'?" if hint else "see 'residency regions'"
@@ -147,9 +158,9 @@ def _cmd_policy(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"  deny location {prov}:{code}\n")
         for name, rule in p.data_classes.items():
             out.write(f"  data class {p.data_class_tag}={name}: {rule.geography.name}\n")
-        expired = {w.id for w in p.expired_waivers()}
+        expired_ids = {w.id for w in p.expired_waivers()}
         for w in p.waivers:
-            state = "EXPIRED" if w.id in expired else "active"
+            state = "EXPIRED" if w.id in expired_ids else "active"
             out.write(f"  waiver {w.id} ({state}, expires {w.expires}): {w.justification}\n")
         return EXIT_OK
     # validate
@@ -212,7 +223,7 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[_Parser]], None]]
     """Sub-commands that live in their own modules (scan, history, demo)."""
     out = []
     try:
-        from ._cli_scan import register
+        from ._cli_scan import register  # type: ignore[import-not-found, unused-ignore]
     except ImportError:  # pragma: no cover - during bootstrap only
         pass
     else:

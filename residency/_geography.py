@@ -58,6 +58,10 @@ def country_name(code: str) -> str:
     return _countries().get(code, code)
 
 
+def _frozen(countries: Iterable[str]) -> frozenset[str]:
+    return frozenset(countries)
+
+
 @attrs.frozen(repr=False)
 class Geography:
     """A named set of countries where data may be stored.
@@ -67,7 +71,7 @@ class Geography:
     """
 
     name: str
-    countries: frozenset[str] = attrs.field(converter=frozenset)
+    countries: frozenset[str] = attrs.field(converter=_frozen)
     description: str = ""
     anywhere: bool = False
 
@@ -123,9 +127,7 @@ _ALIASES = {"EEA-CH": "EEA+CH", "EEA_CH": "EEA+CH", "EEACH": "EEA+CH", "EU/EFTA"
 _ANY_NAMES = {"ANY", "ANYWHERE", "*"}
 
 
-def _resolve_one(
-    term: str, custom: Mapping[str, Geography], source: str, key: str
-) -> Geography:
+def _resolve_one(term: str, custom: Mapping[str, Geography], source: str, key: str) -> Geography:
     if not isinstance(term, str) or not term.strip():
         raise PolicyError(source, key, f"expected a geography name or country code, got {term!r}")
     t = term.strip()
@@ -191,6 +193,4 @@ def parse_geography(
     if len(geos) == 1:
         return geos[0]
     countries = frozenset().union(*(g.countries for g in geos))
-    return Geography(
-        "+".join(g.name for g in geos), countries, anywhere=any(g.anywhere for g in geos)
-    )
+    return Geography("+".join(g.name for g in geos), countries, anywhere=any(g.anywhere for g in geos))

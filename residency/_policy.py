@@ -344,9 +344,7 @@ class Policy:
 def builtin_policy_names() -> list[str]:
     """Names of the policies shipped in ``residency.policies``."""
     files = resources.files("residency.policies")
-    return sorted(
-        p.name.rsplit(".", 1)[0] for p in files.iterdir() if p.name.endswith((".yaml", ".yml"))
-    )
+    return sorted(p.name.rsplit(".", 1)[0] for p in files.iterdir() if p.name.endswith((".yaml", ".yml")))
 
 
 def load_policy(policy: str | pathlib.Path | Policy) -> Policy:
@@ -377,9 +375,7 @@ def load_policy(policy: str | pathlib.Path | Policy) -> Policy:
         names = builtin_policy_names()
         hint = difflib.get_close_matches(name, names, n=1)
         fix = f"did you mean '{hint[0]}'?" if hint else f"built-in policies are {', '.join(names)}"
-        raise PolicyError(
-            policy, None, f"no built-in policy of that name and no such file ({fix})"
-        )
+        raise PolicyError(policy, None, f"no built-in policy of that name and no such file ({fix})")
     return parse_policy(entry.read_text("utf-8"), source=f"builtin:{name}", default_name=name)
 
 
@@ -433,7 +429,9 @@ def _location_ref(source: str, key: str, value: object) -> tuple[str, str]:
     provider = provider.strip().lower()
     if not sep or provider not in PROVIDERS:
         raise _err(
-            source, key, f"expected 'provider:location' with provider one of {', '.join(PROVIDERS)}, got {ref!r}"
+            source,
+            key,
+            f"expected 'provider:location' with provider one of {', '.join(PROVIDERS)}, got {ref!r}",
         )
     loc = catalog().get(provider, code)
     if loc is None:
@@ -467,7 +465,9 @@ def parse_policy(
         if k not in _TOP_KEYS:
             raise _unknown_key(source, "", k, _TOP_KEYS)
     if "version" in data and data["version"] != 1:
-        raise _err(source, "version", f"unsupported version {data['version']!r}; this release reads version 1")
+        raise _err(
+            source, "version", f"unsupported version {data['version']!r}; this release reads version 1"
+        )
     name = _str(source, "name", data["name"]) if "name" in data else default_name
     description = _str(source, "description", data["description"]) if "description" in data else ""
     if "allow" not in data:
@@ -486,7 +486,9 @@ def parse_policy(
 
     geography = parse_geography(_geo_spec(source, "allow", data["allow"]), custom, source=source, key="allow")
     unknown = _choice(source, "unknown_locations", data.get("unknown_locations", "deny"), ("deny", "allow"))
-    global_services = _choice(source, "global_services", data.get("global_services", "allow"), ("allow", "deny"))
+    global_services = _choice(
+        source, "global_services", data.get("global_services", "allow"), ("allow", "deny")
+    )
 
     allow_locs: set[tuple[str, str]] = set()
     deny_locs: set[tuple[str, str]] = set()
@@ -530,7 +532,9 @@ def parse_policy(
                 raise _unknown_key(source, key, k, ("allow", "description"))
         if "allow" not in spec:
             raise _err(source, f"{key}.allow", "missing: which geography this data class may live in")
-        g = parse_geography(_geo_spec(source, f"{key}.allow", spec["allow"]), custom, source=source, key=f"{key}.allow")
+        g = parse_geography(
+            _geo_spec(source, f"{key}.allow", spec["allow"]), custom, source=source, key=f"{key}.allow"
+        )
         desc = _str(source, f"{key}.description", spec["description"]) if "description" in spec else ""
         classes[cname] = DataClassRule(cname, g, desc)
 
@@ -548,7 +552,11 @@ def parse_policy(
                 raise _unknown_key(source, key, k, _WAIVER_KEYS)
         for req in ("id", "justification", "expires"):
             if req not in w:
-                raise _err(source, f"{key}.{req}", "missing: every waiver needs an id, a justification and an expiry date")
+                raise _err(
+                    source,
+                    f"{key}.{req}",
+                    "missing: every waiver needs an id, a justification and an expiry date",
+                )
         wid = _str(source, f"{key}.id", w["id"])
         if wid in seen:
             raise _err(source, f"{key}.id", f"duplicate waiver id {wid!r}")
@@ -603,5 +611,3 @@ def policy_schema() -> dict[str, Any]:
     raw = resources.files("residency").joinpath("data/policy.schema.json").read_text("utf-8")
     result: dict[str, Any] = json.loads(raw)
     return result
-
-

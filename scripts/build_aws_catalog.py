@@ -22,24 +22,52 @@ HERE = pathlib.Path(__file__).resolve().parent.parent
 OUT = HERE / "residency" / "data" / "aws.json"
 
 COUNTRIES = {
-    "af-south-1": "ZA", "ap-east-1": "HK", "ap-east-2": "TW",
-    "ap-northeast-1": "JP", "ap-northeast-2": "KR", "ap-northeast-3": "JP",
-    "ap-south-1": "IN", "ap-south-2": "IN",
-    "ap-southeast-1": "SG", "ap-southeast-2": "AU", "ap-southeast-3": "ID",
-    "ap-southeast-4": "AU", "ap-southeast-5": "MY", "ap-southeast-6": "NZ",
+    "af-south-1": "ZA",
+    "ap-east-1": "HK",
+    "ap-east-2": "TW",
+    "ap-northeast-1": "JP",
+    "ap-northeast-2": "KR",
+    "ap-northeast-3": "JP",
+    "ap-south-1": "IN",
+    "ap-south-2": "IN",
+    "ap-southeast-1": "SG",
+    "ap-southeast-2": "AU",
+    "ap-southeast-3": "ID",
+    "ap-southeast-4": "AU",
+    "ap-southeast-5": "MY",
+    "ap-southeast-6": "NZ",
     "ap-southeast-7": "TH",
-    "ca-central-1": "CA", "ca-west-1": "CA",
-    "eu-central-1": "DE", "eu-central-2": "CH", "eu-north-1": "SE",
-    "eu-south-1": "IT", "eu-south-2": "ES", "eu-west-1": "IE",
-    "eu-west-2": "GB", "eu-west-3": "FR",
-    "il-central-1": "IL", "me-central-1": "AE", "me-south-1": "BH",
-    "me-west-1": "SA", "mx-central-1": "MX", "sa-east-1": "BR", "sa-west-1": "CL",
-    "us-east-1": "US", "us-east-2": "US", "us-west-1": "US", "us-west-2": "US",
-    "cn-north-1": "CN", "cn-northwest-1": "CN",
-    "us-gov-east-1": "US", "us-gov-west-1": "US",
-    "us-iso-east-1": "US", "us-iso-west-1": "US",
-    "us-isob-east-1": "US", "us-isob-west-1": "US",
-    "us-isof-east-1": "US", "us-isof-south-1": "US",
+    "ca-central-1": "CA",
+    "ca-west-1": "CA",
+    "eu-central-1": "DE",
+    "eu-central-2": "CH",
+    "eu-north-1": "SE",
+    "eu-south-1": "IT",
+    "eu-south-2": "ES",
+    "eu-west-1": "IE",
+    "eu-west-2": "GB",
+    "eu-west-3": "FR",
+    "il-central-1": "IL",
+    "me-central-1": "AE",
+    "me-south-1": "BH",
+    "me-west-1": "SA",
+    "mx-central-1": "MX",
+    "sa-east-1": "BR",
+    "sa-west-1": "CL",
+    "us-east-1": "US",
+    "us-east-2": "US",
+    "us-west-1": "US",
+    "us-west-2": "US",
+    "cn-north-1": "CN",
+    "cn-northwest-1": "CN",
+    "us-gov-east-1": "US",
+    "us-gov-west-1": "US",
+    "us-iso-east-1": "US",
+    "us-iso-west-1": "US",
+    "us-isob-east-1": "US",
+    "us-isob-west-1": "US",
+    "us-isof-east-1": "US",
+    "us-isof-south-1": "US",
     "eusc-de-east-1": "DE",
 }
 # Regions whose country AWS does not publish: listed, no countries (unknown).
@@ -55,8 +83,15 @@ NOTES = {
 }
 SOVEREIGN = {"aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"}
 DIRECTIONS = {
-    "east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
-    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
+    "east": "e",
+    "west": "w",
+    "north": "n",
+    "south": "s",
+    "central": "c",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
 }
 
 
@@ -71,9 +106,7 @@ def zone_prefix(region: str) -> str | None:
 
 
 def main() -> int:
-    data = json.loads(
-        (pathlib.Path(botocore.__file__).parent / "data" / "partitions.json").read_text()
-    )
+    data = json.loads((pathlib.Path(botocore.__file__).parent / "data" / "partitions.json").read_text())
     locations: list[dict[str, object]] = []
     missing = []
     for part in data["partitions"]:
@@ -81,45 +114,80 @@ def main() -> int:
         for code, meta in sorted(part["regions"].items()):
             desc = meta.get("description", code)
             if code.endswith("-global"):
-                locations.append({
-                    "code": code, "name": desc, "kind": "global", "cloud": pid,
-                    "countries": [], "members": [], "aliases": [], "source": "botocore-partitions",
-                    "note": "Partition-wide global endpoint (IAM, STS, Route 53 …): no country.",
-                })
+                locations.append(
+                    {
+                        "code": code,
+                        "name": desc,
+                        "kind": "global",
+                        "cloud": pid,
+                        "countries": [],
+                        "members": [],
+                        "aliases": [],
+                        "source": "botocore-partitions",
+                        "note": "Partition-wide global endpoint (IAM, STS, Route 53 …): no country.",
+                    }
+                )
                 continue
             country = COUNTRIES.get(code)
             note = UNPUBLISHED.get(code) or NOTES.get(code, "")
             if country is None and code not in UNPUBLISHED:
                 missing.append(code)
                 note = "New in botocore's data; country not yet in the catalog (unknown)."
-            locations.append({
-                "code": code, "name": desc,
-                "kind": "sovereign" if pid in SOVEREIGN else "region",
-                "cloud": pid, "countries": [country] if country else [],
-                "members": [], "aliases": [],
-                "source": "aws-regions" if country else "botocore-partitions",
-                "note": note,
-            })
+            locations.append(
+                {
+                    "code": code,
+                    "name": desc,
+                    "kind": "sovereign" if pid in SOVEREIGN else "region",
+                    "cloud": pid,
+                    "countries": [country] if country else [],
+                    "members": [],
+                    "aliases": [],
+                    "source": "aws-regions" if country else "botocore-partitions",
+                    "note": note,
+                }
+            )
             prefix = zone_prefix(code)
             if prefix and country:
                 for n in range(1, 7):
-                    locations.append({
-                        "code": f"{prefix}-az{n}", "name": f"{desc} zone ID {prefix}-az{n}",
-                        "kind": "availability-zone-id", "cloud": pid, "countries": [country],
-                        "members": [code], "aliases": [], "source": "aws-az-ids",
-                        "note": "",
-                    })
-    locations.append({
-        "code": "EU", "name": "S3 legacy LocationConstraint 'EU'", "kind": "legacy-alias",
-        "cloud": "aws", "countries": ["IE"], "members": ["eu-west-1"], "aliases": [],
-        "source": "s3-getbucketlocation", "note": "GetBucketLocation returns 'EU' for old eu-west-1 buckets.",
-    })
-    locations.append({
-        "code": "", "name": "S3 empty LocationConstraint (us-east-1)", "kind": "legacy-alias",
-        "cloud": "aws", "countries": ["US"], "members": ["us-east-1"], "aliases": ["null", "none"],
-        "source": "s3-getbucketlocation",
-        "note": "GetBucketLocation returns null for us-east-1; CreateBucket without a constraint lands there.",
-    })
+                    locations.append(
+                        {
+                            "code": f"{prefix}-az{n}",
+                            "name": f"{desc} zone ID {prefix}-az{n}",
+                            "kind": "availability-zone-id",
+                            "cloud": pid,
+                            "countries": [country],
+                            "members": [code],
+                            "aliases": [],
+                            "source": "aws-az-ids",
+                            "note": "",
+                        }
+                    )
+    locations.append(
+        {
+            "code": "EU",
+            "name": "S3 legacy LocationConstraint 'EU'",
+            "kind": "legacy-alias",
+            "cloud": "aws",
+            "countries": ["IE"],
+            "members": ["eu-west-1"],
+            "aliases": [],
+            "source": "s3-getbucketlocation",
+            "note": "GetBucketLocation returns 'EU' for old eu-west-1 buckets.",
+        }
+    )
+    locations.append(
+        {
+            "code": "",
+            "name": "S3 empty LocationConstraint (us-east-1)",
+            "kind": "legacy-alias",
+            "cloud": "aws",
+            "countries": ["US"],
+            "members": ["us-east-1"],
+            "aliases": ["null", "none"],
+            "source": "s3-getbucketlocation",
+            "note": "GetBucketLocation returns null for us-east-1; CreateBucket without a constraint lands there.",
+        }
+    )
     doc = {
         "provider": "aws",
         "sources": {

@@ -1,0 +1,101 @@
+"""Azure and Google Cloud catalog facts that an EU policy depends on."""
+
+from __future__ import annotations
+
+import pytest
+
+from residency import catalog, load_policy, lookup_location
+
+EU = load_policy("eu")
+
+
+@pytest.mark.parametrize(
+    ("code", "countries", "pair"),
+    [
+        ("westeurope", ("NL",), "northeurope"),
+        ("northeurope", ("IE",), "westeurope"),
+        ("uksouth", ("GB",), "ukwest"),
+        ("switzerlandnorth", ("CH",), "switzerlandwest"),
+        ("germanywestcentral", ("DE",), "germanynorth"),
+        ("francecentral", ("FR",), "francesouth"),
+        ("swedencentral", ("SE",), "swedensouth"),
+        ("norwayeast", ("NO",), "norwaywest"),
+        ("eastus", ("US",), "westus"),
+    ],
+)
+def test_azure_regions_and_pairs(code: str, countries: tuple[str, ...], pair: str) -> None:
+    loc = lookup_location("azure", code)
+    assert loc.countries == countries
+    assert loc.pair == pair
+
+
+@pytest.mark.parametrize("display", ["West Europe", "west europe", "WestEurope", "westeurope"])
+def test_azure_display_names_normalise(display: str) -> None:
+    assert lookup_location("azure", display).code == "westeurope"
+
+
+@pytest.mark.parametrize("code", ["global", "europe"])
+def test_azure_global_and_logical_are_unknown(code: str) -> None:
+    loc = lookup_location("azure", code)
+    assert loc.kind in ("global", "logical")
+    assert EU.check("azure", code).status == "unknown"
+
+
+def test_azure_non_paired_regions_have_no_pair() -> None:
+    for code in ("polandcentral", "italynorth"):
+        loc = lookup_location("azure", code)
+        assert loc.is_known
+        assert loc.pair is None
+
+
+@pytest.mark.parametrize(
+    ("code", "countries"),
+    [
+        ("europe-west2", ("GB",)),
+        ("europe-west6", ("CH",)),
+        ("europe-west3", ("DE",)),
+        ("me-west1", ("IL",)),
+        ("US", ("US",)),
+        ("us-central1", ("US",)),
+    ],
+)
+def test_gcp_regions(code: str, countries: tuple[str, ...]) -> None:
+    assert lookup_location("gcp", code).countries == countries
+
+
+@pytest.mark.parametrize(
+    ("code", "members", "status"),
+    [
+        ("EUR4", ("europe-north1", "europe-west4"), "allowed"),
+        ("EUR5", ("europe-west1", "europe-west2"), "denied"),  # Belgium + London
+        ("EUR7", ("europe-west2", "europe-west3"), "denied"),  # London + Frankfurt
+        ("EUR8", ("europe-west3", "europe-west6"), "denied"),  # Frankfurt + Zurich
+        ("NAM4", ("us-central1", "us-east1"), "denied"),
+    ],
+)
+def test_gcp_predefined_dual_regions(code: str, members: tuple[str, ...], status: str) -> None:
+    loc = lookup_location("gcp", code)
+    assert loc.kind == "dual-region"
+    assert loc.members == members
+    assert EU.check("gcp", code).status == status
+
+
+def test_gcp_eur8_passes_eea_ch() -> None:
+    assert load_policy("eea-ch").check("gcp", "eur8").allowed
+
+
+def test_gcp_multi_regions() -> None:
+    assert EU.check("gcp", "EU").allowed
+    assert not EU.check("gcp", "US").allowed
+    assert not EU.check("gcp", "ASIA").allowed
+
+
+def test_gcp_custom_dual_region_from_members() -> None:
+    loc = catalog().get("gcp", "EUROPE-WEST1+EUROPE-WEST2")
+    assert loc is not None
+    assert set(loc.countries) == {"BE", "GB"}
+    assert not EU.check("gcp", loc).allowed
+
+
+def test_gcp_lookup_is_case_insensitive() -> None:
+    assert lookup_location("gcp", "EUROPE-WEST4").code == "europe-west4"

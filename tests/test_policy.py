@@ -1,0 +1,213 @@
+"""Policies: built-ins, decisions that explain themselves, overrides, data classes, waivers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+
+import jsonschema
+import pytest
+import yaml
+
+import residency
+from residency import PolicyError, load_policy, parse_policy, policy_schema
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TEAM = ROOT / "examples" / "policies" / "team.yaml"
+
+
+@pytest.mark.parametrize("name", residency.builtin_policy_names())
+def test_builtin_policies_load_and_match_the_schema(name: str) -> None:
+    policy = load_policy(name)
+    assert policy.name == name
+    text = (ROOT / "policies" / f"{name}.yaml").read_text()
+    jsonschema.validate(yaml.safe_load(text), policy_schema())
+
+
+def test_builtins_are_the_three_documented() -> None:
+    assert residency.builtin_policy_names() == ["eea", "eea-ch", "eu"]
+
+
+def test_example_policy_matches_the_schema() -> None:
+    data = yaml.safe_load(TEAM.read_text())
+    data["waivers"] = [dict(w, expires=str(w["expires"])) for w in data["waivers"]]
+    jsonschema.validate(data, policy_schema())
+    jsonschema.Draft202012Validator.check_schema(policy_schema())
+
+
+@pytest.mark.parametrize(
+    ("policy", "provider", "location", "status"),
+    [
+        ("eu", "aws", "eu-central-1", "allowed"),
+        ("eu", "aws", "eu-west-2", "denied"),
+        ("eu", "aws", "eu-central-2", "denied"),
+        ("eea", "aws", "eu-central-2", "denied"),
+        ("eea-ch", "aws", "eu-central-2", "allowed"),
+        ("eea-ch", "aws", "eu-west-2", "denied"),
+        ("eu", "aws", "aws-global", "unknown"),
+        ("eu", "aws", "not-a-region-1", "unknown"),
+        ("eu", "aws", "us-east-1", "denied"),
+    ],
+)
+def test_builtin_decisions(policy: str, provider: str, location: str, status: str) -> None:
+    assert load_policy(policy).check(provider, location).status == status
+
+
+def test_the_reason_reads_as_in_the_spec() -> None:
+    d = load_policy("eu").check("aws", "eu-west-2")
+    assert d.reason == "eu-west-2 (Europe (London)) stores data in GB, outside EU (policy 'eu')"
+    assert not d.allowed
+    assert d.outside == ("GB",)
+
+
+def test_explain_shows_the_chain() -> None:
+    text = load_policy("eu").check("aws", "eu-west-2").explain()
+    for part in ("location:  aws:eu-west-2", "countries: GB", "geography: EU", "rule:      geography"):
+        assert part in text
+
+
+def test_unknown_is_not_allowed_but_can_be_allowed_by_policy() -> None:
+    assert not load_policy("eu").check("aws", "aws-global").allowed
+    p = parse_policy("allow: EU\nunknown_locations: allow\n")
+    assert p.check("aws", "aws-global").allowed
+
+
+class TestTeamPolicy:
+    policy = load_policy(TEAM)
+
+    def test_override_allow_and_deny(self) -> None:
+        assert self.policy.check("azure", "global").status == "allowed"
+        d = self.policy.check("aws", "eu-south-1")
+        assert d.status == "denied"
+        assert d.rule == "locations.deny 'aws:eu-south-1'"
+
+    def test_data_class_public_goes_anywhere(self) -> None:
+        d = self.policy.check("aws", "us-east-1", tags={"data-class": "public"})
+        assert d.allowed
+        assert "data-class 'public'" in d.rule
+
+    def test_data_class_health_is_stricter(self) -> None:
+        assert not self.policy.check("aws", "eu-west-3", tags={"data-class": "health"}).allowed
+        assert self.policy.check("aws", "eu-central-1", tags={"data-class": "health"}).allowed
+
+    def test_custom_geography(self) -> None:
+        assert self.policy.check("aws", "eu-central-2", tags={"data-class": "dach"}).allowed
+
+    def test_active_waiver(self) -> None:
+        d = self.policy.check("aws", "us-east-1", resource="arn:aws:s3:::legacy-logs")
+        assert d.status == "waived"
+        assert d.allowed
+        assert "waived by 'legacy-analytics' until 2099-03-31" in d.reason
+        assert not self.policy.check("aws", "us-east-1", resource="arn:aws:s3:::other").allowed
+
+    def test_expired_waiver_does_not_apply_and_is_named(self) -> None:
+        d = self.policy.check("aws", "eu-west-2")
+        assert d.status == "denied"
+        assert "waiver 'old-backup' expired on 2020-01-31" in d.reason
+        assert [w.id for w in self.policy.expired_waivers()] == ["old-backup"]
+
+    def test_waiver_expiry_is_inclusive(self) -> None:
+        day = dt.date(2099, 3, 31)
+        assert self.policy.check("aws", "us-east-1", resource="arn:aws:s3:::legacy-x", today=day).allowed
+        later = day + dt.timedelta(days=1)
+        assert not self.policy.check(
+            "aws", "us-east-1", resource="arn:aws:s3:::legacy-x", today=later
+        ).allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("allow: EUR\n", "allow", "unknown geography 'EUR' (did you mean 'EU'?)"),
+        ("alow: EU\n", "alow", "unknown key (did you mean 'allow'?)"),
+        ("name: x\n", "allow", "missing"),
+        (
+            "allow: EU\nlocations:\n  allow: ['azure:westeurop']\n",
+            "locations.allow[0]",
+            "did you mean 'azure:westeurope'?",
+        ),
+        (
+            "allow: EU\nlocations:\n  deny: ['aws:eu-wst-1']\n",
+            "locations.deny[0]",
+            "unknown location 'eu-wst-1' for aws",
+        ),
+        (
+            "allow: EU\nlocations:\n  deny: ['ibm:eu-de']\n",
+            "locations.deny[0]",
+            "expected 'provider:location'",
+        ),
+        (
+            "allow: EU\nwaivers:\n  - {id: a, justification: b, expires: 2027-13-01, provider: aws}\n",
+            "waivers[0].expires",
+            "bad date",
+        ),
+        (
+            "allow: EU\nwaivers:\n  - {id: a, justification: b, provider: aws}\n",
+            "waivers[0].expires",
+            "missing",
+        ),
+        (
+            "allow: EU\nwaivers:\n  - {id: a, justification: b, expires: 2027-01-01}\n",
+            "waivers[0]",
+            "needs a selector",
+        ),
+        ("allow: EU\nunknown_locations: maybe\n", "unknown_locations", "expected one of deny, allow"),
+        ("allow: EU\nversion: 2\n", "version", "unsupported version"),
+        (
+            "allow: EU\ndata_classes:\n  classes:\n    pub: {allow: ANYWERE}\n",
+            "data_classes.classes.pub.allow",
+            "unknown geography",
+        ),
+    ],
+)
+def test_errors_name_file_key_and_fix(text: str, key: str, problem: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, source="team.yaml")
+    assert info.value.source == "team.yaml"
+    assert info.value.key == key
+    assert problem in info.value.problem
+    assert str(info.value).startswith(f"team.yaml: key '{key}': ")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("allow: [EU\n", "malformed YAML at line"),
+        ("- EU\n", "expected a mapping of keys at the top level"),
+        ("", "the policy is empty"),
+    ],
+)
+def test_malformed_files(text: str, problem: str) -> None:
+    with pytest.raises(PolicyError, match=r"^team\.yaml: ") as info:
+        parse_policy(text, source="team.yaml")
+    assert problem in str(info.value)
+
+
+def test_missing_file(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(PolicyError, match="no such policy file"):
+        load_policy(tmp_path / "nope.yaml")
+
+
+def test_unknown_builtin_suggests() -> None:
+    with pytest.raises(PolicyError, match="did you mean 'eea-ch'"):
+        load_policy("eea_ch")
+
+
+def test_json_policy_files_work(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"allow": ["EEA", "CH"], "name": "j"}))
+    assert load_policy(path).check("aws", "eu-central-2").allowed
+
+
+def test_policy_error_pickles() -> None:
+    import pickle
+
+    err = PolicyError("a.yaml", "allow", "bad")
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.source, again.key, again.problem, str(again)) == (
+        err.source,
+        err.key,
+        err.problem,
+        str(err),
+    )
