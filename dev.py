@@ -55,7 +55,7 @@ def ensure_env() -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     if not stamp_file.exists() or stamp_file.read_text() != _stamp():
         pip = [PY, "-m", "pip", "--disable-pip-version-check", "-q"]
-        _run(*pip, "install", "--upgrade", "pip", "setuptools>=68", "wheel")
+        _run(*pip, "install", "--upgrade", "pip", "setuptools>=77", "wheel")
         _run(*pip, "install", "-e", ".[dev]")
         node_peers = ROOT / "package.json"
         if node_peers.exists():
