@@ -151,17 +151,24 @@ class Guard:
         location: str | Location | None,
         *,
         unknown_reason: str | None = None,
+        hint: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Decision | None:
         """Check one write; raise (enforce) or log (audit) if it leaves the geography.
 
         ``location=None`` with ``unknown_reason`` means the adapter could not learn
         where ``target`` lives: the write is treated as unknown and blocked in
-        enforce mode (fail closed) unless a waiver or ``unknown_locations: allow``
-        applies. Returns the decision when one was made.
+        enforce mode (fail closed) unless a waiver for the resource or
+        ``unknown_locations: allow`` applies.
+        ``hint`` (how to fix the call, e.g. which region to configure) is
+        appended to the reason of a violation. Returns the decision when one
+        was made.
         """
         if location is None:
-            decision = None
+            # A waiver naming this resource still applies to an unknown location.
+            decision = self.decide(provider, None, target=target, tags=tags)
+            if decision.allowed:
+                return decision
             reason = (
                 f"cannot establish where {target} stores data ({unknown_reason or 'no location'}); "
                 f"blocked because unknown locations are denied (policy '{self.policy.name}')"
@@ -177,9 +184,9 @@ class Guard:
             reason = decision.reason
             loc_code = decision.location.code
             countries = decision.location.countries
-        violation = ResidencyViolation(
-            provider, operation, target, loc_code, countries, self.policy.name, reason
-        )
+        if hint:
+            reason = f"{reason}; {hint}"
+        violation = ResidencyViolation(provider, operation, target, loc_code, countries, self.policy.name, reason)
         self._report(violation)
         return decision
 

@@ -1,0 +1,845 @@
+"""The AWS storage guard: botocore event handlers that stop out-of-geography writes.
+
+Design
+======
+
+**Which clients.** Handlers live on each client's own event emitter
+(``client.meta.events``; botocore copies the session's emitter into every
+client it creates, so session-level registration alone misses clients that
+already exist). While at least one guard is installed:
+
+* clients that already exist are found once, at install, by walking the
+  garbage collector's objects (``gc.get_objects()``, ~20 ms), and so are
+  botocore sessions (boto3's default session, every ``boto3.Session()``,
+  plain botocore sessions);
+* sessions created later get our ``creating-client-class`` handler from
+  ``botocore.handlers.BUILTIN_HANDLERS`` (the list every new session copies);
+  existing sessions get it registered directly;
+* that handler adds a small mixin to the client class it is building, whose
+  ``__init__`` attaches the handlers to the new client. The resource API's
+  inner clients are ordinary clients and are covered the same way.
+
+Every registration uses a ``unique_id``: installing twice, or attaching to a
+client twice, is harmless. :func:`uninstall` of the last guard unregisters
+everything from every tracked client and session and removes the builtin
+handler; the mixin then does nothing.
+
+**Which events.** No single botocore event sees every path, so four are used:
+
+``provide-client-params``
+    the caller's parameters, for API calls *and* presigning
+    (``generate_presigned_post`` arrives as a ``CreateBucket``). It decides the
+    target's location: the **bucket's** region for S3 (looked up with
+    ``HeadBucket``'s ``x-amz-bucket-region`` header through the same client,
+    so with the caller's own credentials and endpoint), the region in an
+    access-point ARN, the zone id in an S3 Express bucket name, the
+    ``LocationConstraint`` of ``CreateBucket`` (none means us-east-1), and
+    parameters that name destination regions or buckets (DynamoDB
+    ``ReplicaUpdates``, replication rules, logging targets, ``*Region`` keys).
+    Runs before any other parameter handler, so a ``Stubber`` only needs the
+    ``HeadBucket`` response queued first.
+``before-endpoint-resolution.s3``
+    routes a write to the bucket's own regional endpoint when the client is
+    configured for another region (a us-east-1 default writing to an EU
+    bucket), so the body never travels to the wrong region first.
+``before-call``
+    the resolved endpoint and signing region of every regional service: a
+    mutating call whose endpoint is outside the geography is blocked here,
+    before it is sent.
+``before-sign``
+    every attempt, including retries, S3 301 redirects and presigned URLs and
+    POSTs: the final host is checked again.
+
+**What counts as a write.** Everything but reads: operations named
+``Get*``, ``List*``, ``Describe*``, ``Head*``, ``BatchGet*``, ``Query``,
+``Scan``, ``Select*``, ``Search*``, ``Lookup*``, ``ReceiveMessage`` and S3
+Express's ``CreateSession`` pass. Global control-plane services (IAM, STS,
+Organizations, Route 53, CloudFront …) pass unless the policy denies them.
+
+**Loopback endpoints** (moto server, MinIO, LocalStack on 127.0.0.1 /
+localhost) are not a location: for S3 the bucket's reported region decides;
+for other services the signing region does.
+
+**Fail closed.** When a bucket's region cannot be learned (``AccessDenied``
+without the header, a timeout, a multi-region access point whose regions are
+not all known), the guard reports the write as unknown, which blocks it in
+enforce mode with the reason. Lookups are cached per endpoint and bucket for
+the guard's ``cache_ttl``; failures are never cached; concurrent lookups of the
+same bucket wait for one request.
+"""
+
+from __future__ import annotations
+
+import gc
+import ipaddress
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import botocore.client
+import botocore.handlers
+import botocore.session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from residency._errors import ResidencyViolation
+
+__all__ = [
+    "RegionCache",
+    "bucket_location",
+    "install",
+    "installed_guards",
+    "is_read_operation",
+    "region_cache",
+    "uninstall",
+]
+
+_UID = "residency-guard"
+_PROVIDER = "aws"
+
+_READ_PREFIXES = (
+    "Get",
+    "List",
+    "Describe",
+    "Head",
+    "BatchGet",
+    "Query",
+    "Scan",
+    "Select",
+    "Search",
+    "Lookup",
+)
+# S3 Express's CreateSession only mints credentials for the bucket; the write
+# that follows is checked on its own.
+_READ_OPERATIONS = frozenset({"ReceiveMessage", "CreateSession"})
+
+# Endpoint prefixes of AWS's global control-plane services (botocore's
+# endpoints.json marks most with isRegionalized=false; STS, Route 53 Domains
+# and Global Accelerator are global too even where regional endpoints exist).
+_GLOBAL_SERVICES = frozenset(
+    {
+        "account",
+        "billingconductor",
+        "budgets",
+        "ce",
+        "chime",
+        "cloudfront",
+        "globalaccelerator",
+        "health",
+        "iam",
+        "importexport",
+        "networkmanager",
+        "notifications-contacts",
+        "organizations",
+        "route53",
+        "route53domains",
+        "savingsplans",
+        "shield",
+        "sts",
+        "support",
+        "tax",
+        "waf",
+    }
+)
+
+_REGION = re.compile(r"^[a-z]{2}(?:-(?:gov|iso|isob|isoe|isof))?-[a-z]+-\d+$")
+_DIRECTORY_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*--(?P<zone>[a-z0-9-]+)--x-s3$")
+_AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
+# Parameter keys whose string value names a region data is written to.
+_REGION_KEY = re.compile(r"(?:^|[a-z])Region(?:Name)?$")
+_DESTINATION_PATH = re.compile(r"destination|target|replica|replication", re.IGNORECASE)
+_TARGET_KEYS = (
+    "TableName",
+    "GlobalTableName",
+    "QueueUrl",
+    "TopicArn",
+    "TargetArn",
+    "StreamARN",
+    "StreamName",
+    "DeliveryStreamName",
+    "FunctionName",
+    "SecretId",
+    "KeyId",
+    "LogGroupName",
+    "ResourceArn",
+    "Name",
+)
+
+
+def is_read_operation(operation: str) -> bool:
+    """Whether an AWS operation only reads (and so is never an export)."""
+    return operation.startswith(_READ_PREFIXES) or operation in _READ_OPERATIONS
+
+
+# --------------------------------------------------------------------------- guards
+
+
+_lock = threading.RLock()
+_guards: list[Any] = []
+_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+_clients: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def installed_guards() -> tuple[Any, ...]:
+    """The guards whose AWS hooks are installed, oldest first."""
+    with _lock:
+        return tuple(_guards)
+
+
+def install(guard: Any) -> None:
+    """Start checking botocore writes against ``guard`` (idempotent)."""
+    with _lock:
+        if any(g is guard for g in _guards):
+            return
+        first = not _guards
+        _guards.append(guard)
+        region_cache.clear()
+        if first:
+            _start()
+
+
+def uninstall(guard: Any) -> None:
+    """Stop checking against ``guard``; the last one out removes every hook."""
+    with _lock:
+        if not any(g is guard for g in _guards):
+            return
+        _guards[:] = [g for g in _guards if g is not guard]
+        region_cache.clear()
+        if not _guards:
+            _stop()
+
+
+def _start() -> None:
+    if _BUILTIN not in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.append(_BUILTIN)
+    # type(), not isinstance(): weakref proxies to clients pass isinstance.
+    for obj in gc.get_objects():
+        cls = type(obj)
+        if issubclass(cls, botocore.session.Session):
+            _watch_session(obj)
+        elif issubclass(cls, botocore.client.BaseClient):
+            _attach(obj)
+
+
+def _stop() -> None:
+    while _BUILTIN in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.remove(_BUILTIN)
+    for session in list(_sessions):
+        session.unregister("creating-client-class", unique_id=f"{_UID}-class")
+    _sessions.clear()
+    for client in list(_clients):
+        _detach(client)
+    _clients.clear()
+
+
+def _watch_session(session: Any) -> None:
+    session.register("creating-client-class", _on_creating_client_class, unique_id=f"{_UID}-class")
+    _sessions.add(session)
+
+
+class _GuardedClient:
+    """Mixin added to client classes built while a guard is installed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if _guards:
+            _attach(self)
+
+
+def _on_creating_client_class(base_classes: list[type], **kwargs: Any) -> None:
+    if _GuardedClient not in base_classes:
+        base_classes.insert(0, _GuardedClient)
+
+
+_BUILTIN = ("creating-client-class", _on_creating_client_class)
+
+_EVENTS = (
+    ("provide-client-params", "params"),
+    ("before-endpoint-resolution.s3", "endpoint"),
+    ("before-call.*.*", "call"),
+    ("before-sign", "sign"),
+    ("after-call.s3", "after"),
+    ("needs-retry.s3", "redirect"),
+)
+
+
+def _attach(client: Any) -> None:
+    with _lock:
+        if not _guards:
+            return
+        hooks = _ClientHooks(client)
+        events = client.meta.events
+        events.register_first("provide-client-params", hooks.on_params, unique_id=f"{_UID}-params")
+        # Last, so botocore's own builtin customisations (global endpoint for
+        # presigning, its redirect cache) cannot undo the routing.
+        events.register_last(
+            "before-endpoint-resolution.s3", hooks.on_endpoint_resolution, unique_id=f"{_UID}-endpoint"
+        )
+        # before-call.*.* with register_first runs before a Stubber's response handler.
+        events.register_first("before-call.*.*", hooks.on_before_call, unique_id=f"{_UID}-call")
+        events.register("before-sign", hooks.on_before_sign, unique_id=f"{_UID}-sign")
+        events.register("after-call.s3", hooks.on_after_call, unique_id=f"{_UID}-after")
+        # First, so an outside region is reported before botocore's redirector retries.
+        events.register_first("needs-retry.s3", hooks.on_needs_retry, unique_id=f"{_UID}-redirect")
+        _clients.add(client)
+
+
+def _detach(client: Any) -> None:
+    events = client.meta.events
+    for event, suffix in _EVENTS:
+        events.unregister(event, unique_id=f"{_UID}-{suffix}")
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _report(
+    operation: str,
+    target: str,
+    location: str | None,
+    *,
+    unknown_reason: str | None = None,
+    hint: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> None:
+    """Ask every installed guard about one write; raise the first enforce violation."""
+    guards = installed_guards()
+    if not guards:
+        return
+    if context is not None:
+        seen: set[tuple[str, str, str | None]] = context.setdefault("residency_seen", set())
+        key = (operation, target, location or unknown_reason)
+        if key in seen:
+            return
+        seen.add(key)
+    first: ResidencyViolation | None = None
+    for g in guards:
+        try:
+            g.check_write(_PROVIDER, operation, target, location, unknown_reason=unknown_reason, hint=hint)
+        except ResidencyViolation as exc:
+            if first is None:
+                first = exc
+    if first is not None:
+        if context is not None:
+            context["residency_blocked"] = True
+        raise first
+
+
+def _report_global(operation: str, service: str, context: dict[str, Any]) -> None:
+    if context.get("residency_global_checked"):
+        return
+    context["residency_global_checked"] = True
+    first: ResidencyViolation | None = None
+    for g in installed_guards():
+        try:
+            g.check_global_service(_PROVIDER, operation, service)
+        except ResidencyViolation as exc:
+            if first is None:
+                first = exc
+    if first is not None:
+        raise first
+
+
+# --------------------------------------------------------------------------- region cache
+
+
+class RegionCache:
+    """Bucket → region answers, trusted for a TTL; thread-safe, no negative caching.
+
+    Concurrent lookups of the same key wait for the first one, so a burst of
+    writes to a new bucket costs one request.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[str, float]] = {}
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+        self.lookups = 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._key_locks.clear()
+            self.lookups = 0
+
+    def get(self, key: tuple[str, str]) -> str | None:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None:
+                return None
+            if hit[1] < time.monotonic():
+                del self._entries[key]
+                return None
+            return hit[0]
+
+    def put(self, key: tuple[str, str], region: str, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (region, time.monotonic() + ttl)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def lookup(
+        self,
+        key: tuple[str, str],
+        ttl: float,
+        fetch: Callable[[], tuple[str | None, str | None]],
+    ) -> tuple[str | None, str | None]:
+        """The cached region, or ``fetch()``'s ``(region, why_unknown)`` (cached only on success)."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit, None
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            hit = self.get(key)
+            if hit is not None:
+                return hit, None
+            with self._lock:
+                self.lookups += 1
+            region, why = fetch()
+            if region:
+                self.put(key, region, ttl)
+            return region, why
+
+
+#: The process-wide cache (cleared whenever a guard is installed or removed).
+region_cache = RegionCache()
+
+
+def _ttl() -> float:
+    guards = installed_guards()
+    return min((float(g.cache_ttl) for g in guards), default=0.0)
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_region(host: str) -> tuple[bool, str | None, str | None]:
+    """``(is_aws_host, region, why_unknown)`` for an endpoint host name."""
+    host = host.lower().rstrip(".")
+    if not host.endswith(_AWS_DOMAINS):
+        return False, None, None
+    labels = host.split(".")
+    # From the right: in virtual-hosted style the leftmost label is the bucket,
+    # and a bucket may be named like a region.
+    for i, label in reversed(list(enumerate(labels))):
+        if _REGION.match(label) and i > 0:
+            return True, label, None
+        if label.startswith("s3-") and _REGION.match(label[3:]):
+            return True, label[3:], None
+        if label in ("s3-external-1",):
+            return True, "us-east-1", None
+        if label == "s3-accelerate":
+            return True, None, "S3 Transfer Acceleration sends the body through edge locations worldwide"
+        if label == "s3-global":
+            return True, None, "a multi-region access point endpoint may send the body to any of its regions"
+    if host in ("s3.amazonaws.com",) or host.endswith(".s3.amazonaws.com"):
+        return True, "us-east-1", None
+    return True, None, None
+
+
+def _custom_endpoint(client: Any) -> bool:
+    host = urlsplit(client.meta.endpoint_url).hostname or ""
+    return not _host_region(host)[0]
+
+
+def _scope(client: Any) -> str:
+    """Cache scope: the partition for AWS endpoints, the URL for anything else."""
+    if _custom_endpoint(client):
+        return str(client.meta.endpoint_url)
+    return str(client.meta.partition)
+
+
+# --------------------------------------------------------------------------- S3 targets
+
+
+def _parse_arn(arn: str) -> tuple[str, str, str] | None:
+    """``(service, region, resource)`` of an ARN, or None."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    return parts[2], parts[3], parts[5]
+
+
+def _head_bucket_region(client: Any, bucket: str) -> tuple[str | None, str | None]:
+    try:
+        response = client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        meta = exc.response.get("ResponseMetadata", {})
+        region = meta.get("HTTPHeaders", {}).get("x-amz-bucket-region") or exc.response.get("Error", {}).get("Region")
+        if region:
+            return str(region), None
+        err = exc.response.get("Error", {})
+        code = err.get("Code") or meta.get("HTTPStatusCode") or "an error"
+        return None, (
+            f"HeadBucket answered {code}"
+            + (f" ({err['Message']})" if err.get("Message") else "")
+            + " without an x-amz-bucket-region header"
+        )
+    except BotoCoreError as exc:
+        return None, f"HeadBucket failed: {exc}"
+    region = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
+    if not region:
+        return None, "HeadBucket answered without an x-amz-bucket-region header"
+    return str(region), None
+
+
+_mrap_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_s3_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _sibling_client(client: Any, service: str, region: str | None, cache: Any) -> Any:
+    """A client for ``service`` with ``client``'s credentials and (custom) endpoint."""
+    with _lock:
+        hit = cache.get(client)
+        if hit is not None:
+            return hit
+    from botocore.config import Config
+
+    session = botocore.session.Session()
+    # The caller's own credentials object (refreshable ones keep refreshing).
+    session._credentials = getattr(client._request_signer, "_credentials", None)
+    kwargs: dict[str, Any] = {"region_name": region or client.meta.region_name}
+    if _custom_endpoint(client):
+        kwargs["endpoint_url"] = client.meta.endpoint_url
+        kwargs["config"] = Config(s3={"addressing_style": "path"})
+    new = session.create_client(service, **kwargs)
+    with _lock:
+        cache[client] = new
+    return new
+
+
+def _s3_client_for(client: Any) -> Any:
+    if client.meta.service_model.service_name == "s3":
+        return client
+    return _sibling_client(client, "s3", None, _s3_clients)
+
+
+def _mrap_regions(client: Any, account: str, alias: str) -> tuple[list[str] | None, str | None]:
+    """The regions of a multi-region access point, via S3 Control in us-west-2."""
+    try:
+        control = _sibling_client(client, "s3control", "us-west-2", _mrap_clients)
+        token: str | None = None
+        while True:
+            kw: dict[str, Any] = {"AccountId": account}
+            if token:
+                kw["NextToken"] = token
+            page = control.list_multi_region_access_points(**kw)
+            for ap in page.get("AccessPoints", []):
+                if ap.get("Alias") == alias:
+                    regions = [r.get("Region") for r in ap.get("Regions", [])]
+                    if not regions or not all(regions):
+                        return None, f"multi-region access point {alias} lists no regions"
+                    return [str(r) for r in regions], None
+            token = page.get("NextToken")
+            if not token:
+                return None, f"multi-region access point {alias} not found in account {account}"
+    except (ClientError, BotoCoreError) as exc:
+        return None, f"cannot list the regions of multi-region access point {alias}: {exc}"
+
+
+def bucket_location(client: Any, bucket: str) -> tuple[list[str], str | None]:
+    """Where a bucket (name, ARN or S3 Express name) stores data.
+
+    Returns ``(regions, why_unknown)``: a list of region or zone codes, or an
+    empty list and the reason the location cannot be established.
+    """
+    parsed = _parse_arn(bucket)
+    if parsed is not None:
+        service, region, resource = parsed
+        if service == "s3-outposts":
+            return [], "S3 on Outposts stores data on the Outpost, whose country cannot be established"
+        if region:
+            return [region], None
+        if service == "s3" and resource.startswith("accesspoint/") and resource.endswith(".mrap"):
+            account = bucket.split(":")[4]
+            alias = resource.split("/", 1)[1]
+            key = ("mrap:" + _scope(client), bucket)
+            cached = region_cache.get(key)
+            if cached is not None:
+                return cached.split(","), None
+            with _lock:
+                region_cache.lookups += 1
+            regions, why = _mrap_regions(client, account, alias)
+            if regions is None:
+                return [], why
+            region_cache.put(key, ",".join(regions), _ttl())
+            return regions, None
+        if service == "s3" and not resource.startswith(("accesspoint/", "outpost/")):
+            return bucket_location(client, resource.split("/", 1)[0])
+        return [], f"the ARN {bucket} names no region"
+    m = _DIRECTORY_BUCKET.match(bucket)
+    if m:
+        return [m.group("zone")], None
+    s3 = _s3_client_for(client)
+    found, why = region_cache.lookup((_scope(s3), bucket), _ttl(), lambda: _head_bucket_region(s3, bucket))
+    return ([found], None) if found else ([], why)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _target(service: str, params: Mapping[str, Any]) -> str:
+    for key in _TARGET_KEYS:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            if value.startswith("arn:") or "://" in value:
+                return value
+            return f"{service}:{value}"
+    return service
+
+
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
+    """``(path, key, value)`` for every string leaf; skips ``Delete``/``Source*`` subtrees."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str) or k == "Delete" or k.startswith("Source") or k == "CopySource":
+                continue
+            sub = f"{path}.{k}" if path else k
+            if isinstance(v, str):
+                yield sub, k, v
+            else:
+                yield from _walk(v, sub)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            sub = f"{path}[{i}]"
+            if isinstance(v, str):
+                yield sub, path.rsplit(".", 1)[-1], v
+            else:
+                yield from _walk(v, sub)
+
+
+def _destinations(params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(parameter path, region/ARN/bucket)`` for parameters that name where data goes.
+
+    Only what the parameter names: a ``*Region``/``*RegionName`` key, an ARN or
+    bucket under a destination/target/replica key, and S3 logging's
+    ``TargetBucket``.
+    """
+    for path, key, value in _walk(params):
+        if _REGION_KEY.search(key) or key in ("Regions", "RegionNames"):
+            if _REGION.match(value):
+                yield path, value
+        elif (value.startswith("arn:") and _DESTINATION_PATH.search(path)) or key == "TargetBucket":
+            yield path, value
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+class _ClientHooks:
+    """The handlers registered on one client (holding it weakly)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = weakref.ref(client)
+        model = client.meta.service_model
+        self.service = str(model.service_name)
+        self.endpoint_prefix = str(model.endpoint_prefix)
+        self.is_s3 = self.service == "s3"
+        self.is_global = self.endpoint_prefix in _GLOBAL_SERVICES or self.service in _GLOBAL_SERVICES
+
+    # -- provide-client-params: the caller's parameters ----------------------------------
+
+    def on_params(self, params: Mapping[str, Any], model: Any, context: dict[str, Any], **kw: Any) -> None:
+        if not _guards or not isinstance(params, Mapping):
+            return
+        client = self._client()
+        if client is None:
+            return
+        operation = str(model.name)
+        presign = bool(context.get("is_presign_request"))
+        if self.is_s3 and presign and operation == "CreateBucket" and "CreateBucketConfiguration" not in params:
+            # generate_presigned_post serialises as CreateBucket: it hands out an
+            # upload into an existing bucket, so the bucket's region decides.
+            operation = "presigned POST"
+            context["residency_operation"] = operation
+        if is_read_operation(operation):
+            return
+        label = f"{operation} (presigned URL)" if presign and operation != "presigned POST" else operation
+        context["residency_operation"] = label
+        if self.is_global:
+            _report_global(label, self.service, context)
+            return
+        if self.is_s3 and isinstance(params.get("Bucket"), str):
+            self._check_bucket(client, label, operation, params, context)
+        else:
+            context["residency_target"] = _target(self.service, params)
+        for path, value in _destinations(params):
+            self._check_destination(client, label, path, value, context)
+
+    def _check_bucket(
+        self,
+        client: Any,
+        label: str,
+        operation: str,
+        params: Mapping[str, Any],
+        context: dict[str, Any],
+    ) -> None:
+        bucket = str(params["Bucket"])
+        target = bucket if bucket.startswith("arn:") else f"s3://{bucket}"
+        context["residency_target"] = target
+        if operation == "CreateBucket":
+            config = params.get("CreateBucketConfiguration") or {}
+            m = _DIRECTORY_BUCKET.match(bucket)
+            regions = [m.group("zone")] if m else [str(config.get("LocationConstraint") or "us-east-1")]
+            why = None
+        else:
+            regions, why = bucket_location(client, bucket)
+        if not regions:
+            _report(label, target, None, unknown_reason=why, context=context)
+            return
+        for code in regions:
+            _report(label, target, code, context=context)
+        if len(regions) == 1 and _REGION.match(regions[0]):
+            context["residency_region"] = regions[0]
+        elif len(regions) == 1:
+            member = self._zone_region(regions[0])
+            if member:
+                context["residency_region"] = member
+
+    @staticmethod
+    def _zone_region(zone: str) -> str | None:
+        from residency._catalog import lookup_location
+
+        loc = lookup_location(_PROVIDER, zone)
+        return loc.members[0] if loc.members else None
+
+    def _check_destination(self, client: Any, label: str, path: str, value: str, context: dict[str, Any]) -> None:
+        base = context.get("residency_target", self.service)
+        target = f"{base} ({path})"
+        if _REGION.match(value):
+            _report(label, target, value, context=context)
+            return
+        parsed = _parse_arn(value)
+        if parsed is None:
+            # A bare bucket name (S3 logging's TargetBucket).
+            regions, why = bucket_location(client, value)
+            target = f"s3://{value} ({path})"
+        else:
+            service, region, resource = parsed
+            if service.startswith("s3"):
+                regions, why = bucket_location(client, value)
+                if service == "s3" and not region and not resource.startswith("accesspoint/"):
+                    target = f"s3://{resource.split('/', 1)[0]} ({path})"
+            elif region:
+                regions, why = [region], None
+            else:
+                return  # a global resource (an IAM role, a CloudFront distribution)
+        if not regions:
+            _report(label, target, None, unknown_reason=why, context=context)
+        for code in regions:
+            _report(label, target, code, context=context)
+
+    # -- before-endpoint-resolution: route S3 writes to the bucket's region ----------------
+
+    def on_endpoint_resolution(self, builtins: dict[str, Any], context: dict[str, Any], **kw: Any) -> None:
+        region = context.get("residency_region") if context else None
+        if not region or builtins.get("SDK::Endpoint"):
+            return
+        if builtins.get("AWS::Region") != region:
+            builtins["AWS::Region"] = region
+            builtins["AWS::S3::UseGlobalEndpoint"] = False
+            # Presigned requests ignore the resolver's signing region: sign for
+            # the bucket's region explicitly so the URL works there.
+            context.setdefault("signing", {})["region"] = region
+            context["residency_rerouted"] = region
+
+    # -- before-call / before-sign: the endpoint every attempt goes to -------------------
+
+    def on_before_call(self, params: Mapping[str, Any], context: dict[str, Any], model: Any, **kw: Any) -> None:
+        if not _guards or is_read_operation(str(model.name)):
+            return
+        signing = (context or {}).get("signing") or {}
+        self._check_endpoint(str(model.name), str(params.get("url", "")), signing.get("region"), context or {})
+
+    def on_before_sign(self, request: Any, operation_name: str, region_name: str, **kw: Any) -> None:
+        if not _guards:
+            return
+        context: dict[str, Any] = getattr(request, "context", None) or {}
+        operation = str(context.get("residency_operation") or operation_name)
+        if is_read_operation(operation_name):
+            return
+        signing = context.get("signing") or {}
+        self._check_endpoint(operation, str(request.url), signing.get("region") or region_name, context)
+
+    def _check_endpoint(self, operation: str, url: str, signing_region: str | None, context: dict[str, Any]) -> None:
+        if self.is_global:
+            _report_global(context.get("residency_operation", operation), self.service, context)
+            return
+        label = str(context.get("residency_operation") or operation)
+        target = str(context.get("residency_target") or self.service)
+        host = urlsplit(url).hostname or ""
+        is_aws, region, why = _host_region(host)
+        if self.is_s3 and not is_aws:
+            return  # loopback or custom S3 endpoint: the bucket's region decided
+        if region is None and why is None:
+            region = signing_region
+        hint = None
+        wanted = context.get("residency_region")
+        if self.is_s3 and wanted and region and region != wanted:
+            hint = (
+                f"the client would send the request to {region}, not the bucket's region {wanted}; "
+                f"create the client with region_name='{wanted}' and no endpoint_url"
+            )
+        if region is None:
+            _report(label, target, None, unknown_reason=why or f"no region in endpoint {host}", context=context)
+            return
+        _report(label, target, region, hint=hint, context=context)
+
+    # -- needs-retry: S3 says the bucket lives elsewhere -------------------------------
+
+    def on_needs_retry(self, response: Any, request_dict: Mapping[str, Any], operation: Any, **kw: Any) -> None:
+        if not _guards or response is None or response[0] is None:
+            return
+        http, parsed = response
+        error = parsed.get("Error", {}) if isinstance(parsed, Mapping) else {}
+        redirect = http.status_code in (301, 302, 307) or error.get("Code") in (
+            "PermanentRedirect",
+            "AuthorizationHeaderMalformed",
+            "IllegalLocationConstraintException",
+        )
+        region = http.headers.get("x-amz-bucket-region") or error.get("Region")
+        context: dict[str, Any] = request_dict.get("context") or {}
+        target = str(context.get("residency_target") or "")
+        client = self._client()
+        if not redirect or not region or not target.startswith("s3://") or client is None:
+            return
+        region_cache.forget((_scope(client), target[5:]))
+        if is_read_operation(str(operation.name)):
+            return
+        _report(str(context.get("residency_operation") or operation.name), target, str(region), context=context)
+        # Inside the geography: let botocore's redirect go where S3 says.
+        context["residency_region"] = str(region)
+
+    # -- after-call: keep the cache in step with the caller's own bucket changes ----------
+
+    def on_after_call(self, http_response: Any, model: Any, context: dict[str, Any], **kw: Any) -> None:
+        client = self._client()
+        name = str(model.name)
+        if client is None or name not in ("CreateBucket", "DeleteBucket"):
+            return
+        target = str((context or {}).get("residency_target", ""))
+        if not target.startswith("s3://") or http_response is None or http_response.status_code >= 300:
+            return
+        key = (_scope(client), target[5:])
+        region = context.get("residency_region")
+        if name == "CreateBucket" and region:
+            region_cache.put(key, region, _ttl())
+        else:
+            region_cache.forget(key)
