@@ -766,7 +766,9 @@ class _ClientHooks:
         if not _guards or is_read_operation(str(model.name)):
             return
         signing = (context or {}).get("signing") or {}
-        self._check_endpoint(str(model.name), str(params.get("url", "")), signing.get("region"), context or {})
+        client = self._client()
+        region = signing.get("region") or (client.meta.region_name if client is not None else None)
+        self._check_endpoint(str(model.name), str(params.get("url", "")), region, context or {})
 
     def on_before_sign(self, request: Any, operation_name: str, region_name: str, **kw: Any) -> None:
         if not _guards:
