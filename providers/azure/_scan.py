@@ -1,0 +1,510 @@
+"""``residency scan azure``: every resource group and resource, and where its data lands.
+
+Called by the scan engine with a :class:`residency._scan.ScanContext`:
+
+* ``context.accounts`` — subscription ids (default: every subscription the
+  credential can see);
+* ``context.session`` — an azure-identity credential (default:
+  ``DefaultAzureCredential()``);
+* ``context.endpoint_url`` — the management endpoint (default
+  ``https://management.azure.com``; a sovereign cloud, or the loopback fake);
+* ``context.concurrency`` — subscriptions and per-resource look-ups in flight;
+* ``context.options``: ``source="resources"`` (default: ``resource_groups.list``
+  and ``resources.list`` per subscription, azure-mgmt-resource) or
+  ``source="resource-graph"`` (one Azure Resource Graph query across up to
+  1,000 subscriptions at a time, 1,000 rows a page, properties included);
+  ``client_kwargs`` (extra keyword arguments for every management client,
+  e.g. ``connection_verify``); ``data_boundary=False`` skips the tenant read.
+
+Where data lands beyond a resource's own ``location``:
+
+* storage accounts with a geo-redundant SKU (GRS, RA-GRS, GZRS, RA-GZRS): the
+  reported ``secondaryLocation``, else the region pair from the catalog (an
+  unknown pair is an unknown location, so it fails closed);
+* storage object-replication policies whose source is the account: the
+  destination account's location (a resource id, resolved through the scan
+  or a management ``GET``);
+* Cosmos DB accounts: every region in ``locations``;
+* SQL servers' failover-group partners and SQL databases' geo-replicas
+  (``replicationLinks`` → ``partnerLocation``);
+* container registries' geo-replications.
+
+``global`` and logical locations (``europe``) are looked up like any other
+and go through the policy's rules for them (unknown, hence a violation, by
+default). A subscription or look-up that fails becomes an ``unknown`` finding
+with the error; nothing is skipped silently.
+
+The tenant's EU Data Boundary setting (``Microsoft.Resources/dataBoundaries``)
+is read once and recorded as tenant-level evidence: a line in
+``context.notes`` and a record in ``context.options["evidence"]``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import attrs
+
+from residency._findings import Finding, evaluate, unreadable
+from residency._policy import Policy
+
+from ._accounts import geo_secondary
+
+__all__ = [
+    "API_VERSIONS",
+    "GRAPH_QUERY",
+    "Resource",
+    "list_subscription_ids",
+    "read_data_boundary",
+    "scan",
+]
+
+_PROVIDER = "azure"
+
+#: api-version of each per-resource look-up (generic ARM GETs, no extra SDK needed)
+API_VERSIONS = {
+    "microsoft.storage": "2023-05-01",
+    "microsoft.documentdb": "2024-05-15",
+    "microsoft.sql": "2021-11-01",
+    "microsoft.containerregistry": "2023-07-01",
+}
+
+GRAPH_QUERY = (
+    "resources"
+    " | project id, name, type, location, subscriptionId, resourceGroup, sku, kind, tags, properties"
+    " | union (resourcecontainers"
+    " | where type =~ 'microsoft.resources/subscriptions/resourcegroups'"
+    " | project id, name, type, location, subscriptionId, resourceGroup, sku, kind, tags, properties)"
+    " | order by id asc"
+)
+
+_SERVICE = {
+    "microsoft.storage": "storage",
+    "microsoft.documentdb": "cosmosdb",
+    "microsoft.sql": "sql",
+    "microsoft.containerregistry": "containerregistry",
+    "microsoft.resources": "resources",
+    "microsoft.compute": "compute",
+    "microsoft.keyvault": "keyvault",
+    "microsoft.network": "network",
+    "microsoft.web": "web",
+}
+
+
+@attrs.frozen
+class Resource:
+    """One resource (or resource group) as listed, before its replicas are read."""
+
+    id: str
+    name: str
+    type: str
+    location: str | None
+    subscription: str
+    tags: Mapping[str, str] = attrs.field(factory=dict)
+    sku: str | None = None
+    properties: Mapping[str, Any] | None = None
+
+    @property
+    def type_key(self) -> str:
+        return self.type.lower()
+
+    @property
+    def service(self) -> str:
+        ns = self.type.split("/", 1)[0].lower()
+        return _SERVICE.get(ns, ns.removeprefix("microsoft."))
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (raw or {}).items()} if isinstance(raw, Mapping) else {}
+
+
+def _sku_name(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    name = raw.get("name") if isinstance(raw, Mapping) else getattr(raw, "name", None)
+    return str(getattr(name, "value", name)) if name else None
+
+
+def _clients(credential: Any, client_kwargs: Mapping[str, Any]) -> Callable[[str], Any]:
+    """A per-subscription ``ResourceManagementClient`` factory (one client per subscription)."""
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    lock = threading.Lock()
+    made: dict[str, Any] = {}
+
+    def get(sub: str) -> Any:
+        with lock:
+            if sub not in made:
+                made[sub] = ResourceManagementClient(credential, sub, **client_kwargs)
+            return made[sub]
+
+    return get
+
+
+def list_subscription_ids(credential: Any, **client_kwargs: Any) -> list[str]:
+    """Every subscription id the credential can see."""
+    return [str(s["subscriptionId"]) for s in _list_subscriptions(credential, client_kwargs)]
+
+
+def _list_subscriptions(credential: Any, client_kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+    client = SubscriptionClient(credential, **client_kwargs)
+    return [
+        {"subscriptionId": s.subscription_id, "tenantId": getattr(s, "tenant_id", None)}
+        for s in client.subscriptions.list()
+    ]
+
+
+def read_data_boundary(credential: Any, **client_kwargs: Any) -> dict[str, Any]:
+    """The tenant's data boundary (``EU``, ``Global``, ``NotDefined``) as an evidence record."""
+    from azure.mgmt.resource.databoundaries import DataBoundaryMgmtClient
+
+    client = DataBoundaryMgmtClient(credential, **client_kwargs)
+    got = client.data_boundaries.get_tenant("default")
+    props = getattr(got, "properties", None)
+    value = str(getattr(props, "data_boundary", None) or "NotDefined")
+    return {
+        "provider": _PROVIDER,
+        "scope": "tenant",
+        "setting": "Microsoft.Resources/dataBoundaries/default",
+        "data_boundary": value,
+        "provisioning_state": str(getattr(props, "provisioning_state", None) or ""),
+        "in_eu_data_boundary": value.upper() == "EU",
+    }
+
+
+def _get_json(client: Any, path: str, api_version: str) -> Any:
+    """A management ``GET`` through the client's own pipeline (credential, retries)."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
+
+    response = client.send_request(HttpRequest("GET", path, params={"api-version": api_version}))
+    if response.status_code >= 400:
+        raise HttpResponseError(response=response)
+    return response.json()
+
+
+def _get_list(client: Any, path: str, api_version: str) -> list[dict[str, Any]]:
+    """A management collection ``GET``, following ``nextLink``."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
+
+    out: list[dict[str, Any]] = []
+    request = HttpRequest("GET", path, params={"api-version": api_version})
+    while True:
+        response = client.send_request(request)
+        if response.status_code >= 400:
+            raise HttpResponseError(response=response)
+        page = response.json()
+        out.extend(page.get("value") or [])
+        nxt = page.get("nextLink")
+        if not nxt:
+            return out
+        request = HttpRequest("GET", nxt)
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def _list_subscription(client: Any, sub: str, client_kwargs: Mapping[str, Any], credential: Any) -> list[Resource]:
+    from azure.mgmt.storage import StorageManagementClient
+
+    out: list[Resource] = []
+    for g in client.resource_groups.list():
+        out.append(
+            Resource(str(g.id), str(g.name), "Microsoft.Resources/resourceGroups", g.location, sub, _tags(g.tags))
+        )
+    storage: dict[str, Any] = {}
+    has_storage = False
+    listed = list(client.resources.list())
+    for r in listed:
+        if str(r.type).lower() == "microsoft.storage/storageaccounts":
+            has_storage = True
+    if has_storage:
+        sclient = StorageManagementClient(credential, sub, **client_kwargs)
+        for a in sclient.storage_accounts.list():
+            storage[str(a.id).lower()] = a
+    for r in listed:
+        props: dict[str, Any] | None = None
+        sku = _sku_name(r.sku)
+        acct = storage.get(str(r.id).lower())
+        if acct is not None:
+            props = {"primaryLocation": acct.primary_location, "secondaryLocation": acct.secondary_location}
+            sku = _sku_name(acct.sku) or sku
+        out.append(Resource(str(r.id), str(r.name), str(r.type), r.location, sub, _tags(r.tags), sku, props))
+    return out
+
+
+def _graph_rows(credential: Any, subs: list[str], client_kwargs: Mapping[str, Any]) -> Iterator[Resource]:
+    from azure.mgmt.resourcegraph import ResourceGraphClient
+    from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+    client = ResourceGraphClient(credential, **client_kwargs)
+    for i in range(0, len(subs), 1000):
+        batch = subs[i : i + 1000]
+        token: str | None = None
+        while True:
+            options = QueryRequestOptions(top=1000, skip_token=token, result_format="objectArray")
+            page = client.resources(QueryRequest(subscriptions=batch, query=GRAPH_QUERY, options=options))
+            rows: list[Any] = list(page.data or [])
+            for row in rows:
+                rtype = str(row.get("type", ""))
+                if rtype.lower() == "microsoft.resources/subscriptions/resourcegroups":
+                    rtype = "Microsoft.Resources/resourceGroups"
+                yield Resource(
+                    str(row["id"]),
+                    str(row.get("name", "")),
+                    rtype,
+                    row.get("location") or None,
+                    str(row.get("subscriptionId", "")),
+                    _tags(row.get("tags")),
+                    _sku_name(row.get("sku")),
+                    row.get("properties") if isinstance(row.get("properties"), Mapping) else None,
+                )
+            token = page.skip_token
+            if not token:
+                break
+
+
+# --------------------------------------------------------------------------- placements
+
+
+Placements = list[tuple[str | None, str]]
+
+
+def _placements(res: Resource, client: Any, accounts: Mapping[str, Resource]) -> Placements:
+    """Every ``(location, role)`` of one resource, reading its replicas where needed."""
+    kind = res.type_key
+    role = {
+        "microsoft.resources/resourcegroups": "resource group metadata",
+        "microsoft.storage/storageaccounts": "primary",
+    }.get(kind, "location")
+    out: Placements = [(res.location, role)] if res.location else []
+    if kind == "microsoft.storage/storageaccounts":
+        props = res.properties or {}
+        primary = str(props.get("primaryLocation") or res.location or "")
+        secondary, geo = geo_secondary(primary, res.sku, props.get("secondaryLocation"))
+        if geo:
+            out.append((secondary, f"geo-redundant secondary ({res.sku})"))
+        version = API_VERSIONS["microsoft.storage"]
+        for pol in _get_list(client, f"{res.id}/objectReplicationPolicies", version):
+            p = pol.get("properties") or {}
+            source = str(p.get("sourceAccount") or "")
+            dest = str(p.get("destinationAccount") or "")
+            if not dest or source.rstrip("/").rsplit("/", 1)[-1].lower() != res.name.lower():
+                continue
+            out.append((_account_location(dest, client, accounts), f"object replication destination {dest}"))
+    elif kind == "microsoft.documentdb/databaseaccounts":
+        cosmos: Mapping[str, Any] | None = res.properties
+        if cosmos is None or "locations" not in cosmos:
+            cosmos = _get_json(client, res.id, API_VERSIONS["microsoft.documentdb"]).get("properties") or {}
+        names = [loc.get("locationName") for loc in cosmos.get("locations") or []]
+        for key in ("readLocations", "writeLocations"):
+            names += [loc.get("locationName") for loc in cosmos.get(key) or []]
+        for name in dict.fromkeys(n for n in names if n):
+            out.append((name, "Cosmos DB region"))
+    elif kind == "microsoft.sql/servers":
+        for fg in _get_list(client, f"{res.id}/failoverGroups", API_VERSIONS["microsoft.sql"]):
+            for partner in (fg.get("properties") or {}).get("partnerServers") or []:
+                name = str(partner.get("id", "")).rsplit("/", 1)[-1]
+                out.append((partner.get("location"), f"failover group {fg.get('name')} partner {name}"))
+    elif kind == "microsoft.sql/servers/databases":
+        for link in _get_list(client, f"{res.id}/replicationLinks", API_VERSIONS["microsoft.sql"]):
+            p = link.get("properties") or {}
+            out.append((p.get("partnerLocation"), f"geo-replica on {p.get('partnerServer')}"))
+    elif kind == "microsoft.containerregistry/registries":
+        for rep in _get_list(client, f"{res.id}/replications", API_VERSIONS["microsoft.containerregistry"]):
+            out.append((rep.get("location"), f"replication {rep.get('name')}"))
+    return out
+
+
+def _account_location(dest: str, client: Any, accounts: Mapping[str, Resource]) -> str | None:
+    """The location of an object-replication destination (resource id or account name)."""
+    key = dest.rstrip("/").lower()
+    hit = accounts.get(key) or accounts.get(key.rsplit("/", 1)[-1])
+    if hit is not None:
+        return hit.location
+    if key.startswith("/subscriptions/"):
+        got = _get_json(client, dest, API_VERSIONS["microsoft.storage"])
+        loc = got.get("location")
+        return str(loc) if loc else None
+    return None
+
+
+def _finding(policy: Policy, res: Resource, placements: Placements, today: Any) -> Finding:
+    return evaluate(
+        policy,
+        provider=_PROVIDER,
+        account=res.subscription,
+        service=res.service,
+        resource_type=res.type,
+        resource_id=res.id,
+        placements=placements,
+        tags=res.tags,
+        region=res.location or "",
+        name=res.name,
+        today=today,
+    )
+
+
+def _needs_lookup(res: Resource) -> bool:
+    kind = res.type_key
+    if kind == "microsoft.documentdb/databaseaccounts":
+        return res.properties is None or "locations" not in res.properties
+    return kind in (
+        "microsoft.storage/storageaccounts",
+        "microsoft.sql/servers",
+        "microsoft.sql/servers/databases",
+        "microsoft.containerregistry/registries",
+    )
+
+
+# --------------------------------------------------------------------------- the scan
+
+
+def scan(context: Any) -> Iterator[Finding]:
+    """Yield one finding per resource group and resource (see the module docstring)."""
+    policy: Policy = context.policy
+    options: dict[str, Any] = context.options
+    client_kwargs = dict(options.get("client_kwargs") or {})
+    if context.endpoint_url:
+        client_kwargs["base_url"] = context.endpoint_url
+    credential = context.session
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    source = str(options.get("source") or "resources")
+    if source not in ("resources", "resource-graph"):
+        from residency._errors import ProviderError
+
+        raise ProviderError(f"azure: unknown --source {source!r}; use 'resources' or 'resource-graph'")
+    subs = list(context.accounts or [])
+    if not subs:
+        try:
+            subs = list_subscription_ids(credential, **client_kwargs)
+        except Exception as exc:
+            from residency._errors import ProviderError
+
+            raise ProviderError(f"azure: cannot list subscriptions: {type(exc).__name__}: {exc}") from exc
+        if not subs:
+            context.notes.append("azure: the credential sees no subscription")
+    if options.get("data_boundary", True):
+        _record_data_boundary(context, credential, client_kwargs)
+    client_for = _clients(credential, client_kwargs)
+    workers = max(1, int(context.concurrency))
+    today = context.today
+    progress = context.progress
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="residency-azure") as pool:
+        if source == "resource-graph":
+            listed: dict[str, list[Resource]] = {s: [] for s in subs}
+            for res in _graph_rows(credential, subs, client_kwargs):
+                listed.setdefault(res.subscription, []).append(res)
+            batches: Iterable[tuple[str, list[Resource] | BaseException]] = listed.items()
+        else:
+            batches = _list_all(pool, subs, client_for, client_kwargs, credential)
+        done = 0
+        for sub, got in batches:
+            done += 1
+            context.accounts_scanned.append(sub)
+            if isinstance(got, BaseException):
+                yield unreadable(
+                    provider=_PROVIDER,
+                    account=sub,
+                    service="resources",
+                    resource_type="Microsoft.Resources/subscriptions",
+                    resource_id=f"/subscriptions/{sub}",
+                    error=f"listing resources failed: {type(got).__name__}: {_short(got)}",
+                    policy=policy.name,
+                )
+                continue
+            yield from _evaluate_subscription(pool, policy, got, client_for(sub), today)
+            if progress is not None:
+                progress(done, len(subs), sub)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _record_data_boundary(context: Any, credential: Any, client_kwargs: Mapping[str, Any]) -> None:
+    try:
+        record = read_data_boundary(credential, **client_kwargs)
+    except Exception as exc:
+        context.notes.append(f"azure: the tenant's EU Data Boundary setting could not be read: {_short(exc)}")
+        return
+    context.options.setdefault("evidence", []).append(record)
+    verdict = (
+        "the tenant is in the EU Data Boundary"
+        if record["in_eu_data_boundary"]
+        else "the tenant is NOT in the EU Data Boundary"
+    )
+    context.notes.append(f"azure: tenant data boundary is {record['data_boundary']!r}: {verdict}")
+
+
+def _list_all(
+    pool: ThreadPoolExecutor,
+    subs: list[str],
+    client_for: Callable[[str], Any],
+    client_kwargs: Mapping[str, Any],
+    credential: Any,
+) -> Iterator[tuple[str, list[Resource] | BaseException]]:
+    """Each subscription's resources, listed ``concurrency`` at a time, as they finish."""
+    futures: dict[Future[list[Resource]], str] = {}
+    pending = iter(subs)
+    limit = pool._max_workers
+
+    def submit_next() -> None:
+        for sub in pending:
+            futures[pool.submit(_list_subscription, client_for(sub), sub, client_kwargs, credential)] = sub
+            return
+
+    for _ in range(limit):
+        submit_next()
+    while futures:
+        finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            sub = futures.pop(fut)
+            exc = fut.exception()
+            yield sub, (exc if exc is not None else fut.result())
+            submit_next()
+
+
+def _evaluate_subscription(
+    pool: ThreadPoolExecutor, policy: Policy, resources: list[Resource], client: Any, today: Any
+) -> Iterator[Finding]:
+    accounts: dict[str, Resource] = {}
+    for r in resources:
+        if r.type_key == "microsoft.storage/storageaccounts":
+            accounts[r.id.lower()] = r
+            accounts[r.name.lower()] = r
+    lookups: dict[Future[Placements], Resource] = {}
+    for res in resources:
+        if _needs_lookup(res):
+            lookups[pool.submit(_placements, res, client, accounts)] = res
+        else:
+            yield _finding(policy, res, _placements(res, client, accounts), today)
+    for fut in list(lookups):
+        res = lookups[fut]
+        exc = fut.exception()
+        if exc is None:
+            yield _finding(policy, res, fut.result(), today)
+            continue
+        yield unreadable(
+            provider=_PROVIDER,
+            account=res.subscription,
+            service=res.service,
+            resource_type=res.type,
+            resource_id=res.id,
+            error=f"reading where {res.type} replicates failed: {type(exc).__name__}: {_short(exc)}",
+            region=res.location or "",
+            policy=policy.name,
+            tags=res.tags,
+            name=res.name,
+            placements=[res.location] if res.location else [],
+        )
