@@ -11,7 +11,7 @@ package exposes one as ``ADAPTER``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from ._errors import ProviderError, ProviderNotInstalledError
@@ -47,6 +47,16 @@ class ProviderAdapter(Protocol):
 
     def uninstall_guard(self, guard: Any) -> None:
         """Stop checking; restore everything ``install_guard`` changed."""
+        ...
+
+    def scan(self, context: Any) -> Iterator[Any]:
+        """Yield a :class:`~residency._findings.Finding` per resource in ``context``'s scope.
+
+        ``context`` is a :class:`~residency._scan.ScanContext`; the adapter fills its
+        ``accounts_scanned``, ``regions_scanned`` and ``notes``. Unreadable parts are
+        ``unknown`` findings, never skipped. Raise :class:`ProviderError` for
+        configuration problems (credentials) before yielding anything.
+        """
         ...
 
 

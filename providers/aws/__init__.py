@@ -5,8 +5,8 @@ Only this package imports boto3/botocore.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from residency._errors import ProviderNotInstalledError
 
@@ -14,6 +14,10 @@ try:
     import botocore.session
 except ImportError as exc:  # pragma: no cover - exercised by the extras test
     raise ProviderNotInstalledError("aws", "boto3") from exc
+
+if TYPE_CHECKING:
+    from residency._findings import Finding
+    from residency._scan import ScanContext
 
 __all__ = ["ADAPTER", "AwsAdapter"]
 
@@ -40,6 +44,12 @@ class AwsAdapter:
         from ._guard import uninstall
 
         uninstall(guard)
+
+    def scan(self, context: ScanContext) -> Iterator[Finding]:
+        """Yield a finding per resource in the context's accounts and regions (see ``_scan``)."""
+        from ._scan import scan
+
+        return scan(context)
 
 
 ADAPTER = AwsAdapter()

@@ -1,0 +1,257 @@
+"""The ``scan``, ``history`` and ``demo`` sub-commands.
+
+::
+
+    residency scan aws [--policy NAME|FILE] [--regions R,R] [--services S,S]
+                       [--accounts ID,ID | --org] [--role-name NAME] [--profile NAME]
+                       [--endpoint-url URL] [--concurrency N] [--no-s3-replication]
+                       [--format table|json|sarif|junit|html] [--output FILE]
+                       [--history PATH | --no-history] [--fail-on-unknown] [--no-progress]
+    residency history [--history PATH] [--limit N] [--format table|json]
+    residency demo [--format ...] [--output FILE]
+
+Exit codes: 0 no violations, 1 violations (or unknowns with
+``--fail-on-unknown``), 2 usage or configuration errors (bad policy, no
+credentials, a provider that cannot scan yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ._errors import ProviderError
+from ._history import History, default_history_path
+from ._report import FORMATS, Report, write_report
+from ._scan import FindingSpool, ScanContext, make_context, scope_of, stream_scan
+
+if TYPE_CHECKING:
+    from ._cli import _Parser
+
+__all__ = ["register", "run_cli_scan"]
+
+SCAN_PROVIDERS = ("aws", "azure", "gcp")
+
+
+def _csv(value: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+class _Bar:
+    """A one-line progress bar on a terminal's stderr."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
+        if done >= total:
+            self.stream.write("\r" + " " * (width + 50) + "\r")
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def _output(path: str | None, out: TextIO) -> Iterator[TextIO]:
+    if not path or path == "-":
+        yield out
+        return
+    try:
+        f = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ProviderError(f"cannot write the report to {path}: {exc.strerror}") from None
+    with f:
+        yield f
+
+
+def run_cli_scan(
+    ctx: ScanContext,
+    out: TextIO,
+    *,
+    fmt: str = "table",
+    output: str | None = None,
+    history: str | None = None,
+    use_history: bool = True,
+    fail_on_unknown: bool = False,
+) -> int:
+    """Scan, record history, write the report; return the exit code (shared by ``scan`` and ``demo``)."""
+    started = dt.datetime.now(dt.timezone.utc)
+    with FindingSpool() as spool:
+        for finding in stream_scan(ctx):
+            spool.add(finding)
+        finished = dt.datetime.now(dt.timezone.utc)
+        scope = scope_of(ctx)
+        report = Report.from_spool(
+            spool,
+            scope=scope,
+            policy=ctx.policy,
+            started=started,
+            finished=finished,
+            notes=ctx.notes,
+            fail_on_unknown=fail_on_unknown,
+        )
+        if use_history:
+            with History(history or default_history_path()) as db:
+                report.scan_id, report.diff = db.record(
+                    scope_key=scope.key,
+                    scope=scope.to_dict(),
+                    started=started,
+                    finished=finished,
+                    counts=report.counts,
+                    exit_code=report.exit_code,
+                    findings=spool.non_compliant(),
+                )
+        with _output(output, out) as target:
+            write_report(report, fmt, target)
+        if output and output != "-":
+            out.write(f"{report.summary_line()}\n{fmt} report written to {output}\n")
+        return report.exit_code
+
+
+def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
+    provider = args.provider.lower()
+    if args.org and args.accounts:
+        raise ProviderError("use --accounts or --org, not both")
+    progress: Callable[[int, int, str], None] | None = None
+    if args.format == "table" and not args.no_progress and sys.stderr.isatty():
+        progress = _Bar(sys.stderr)
+    options: dict[str, Any] = {"s3_replication": not args.no_s3_replication}
+    if args.profile:
+        options["profile"] = args.profile
+    ctx = make_context(
+        provider,
+        args.policy,
+        regions=args.regions,
+        endpoint_url=args.endpoint_url,
+        progress=progress,
+        accounts=args.accounts,
+        org=args.org,
+        role_name=args.role_name,
+        services=args.services,
+        concurrency=args.concurrency,
+        **options,
+    )
+    return run_cli_scan(
+        ctx,
+        out,
+        fmt=args.format,
+        output=args.output,
+        history=args.history,
+        use_history=not args.no_history,
+        fail_on_unknown=args.fail_on_unknown,
+    )
+
+
+def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    path = args.history or default_history_path()
+    with History(path) as db:
+        scans = db.scans(limit=args.limit)
+    if args.format == "json":
+        json.dump([s.to_dict() for s in scans], out, indent=1)
+        out.write("\n")
+        return 0
+    if not scans:
+        out.write(f"no scans recorded in {path}\n")
+        return 0
+    rows = [
+        ["ID", "FINISHED", "PROVIDER", "POLICY", "ACCOUNTS", "REGIONS", "VIOLATION", "UNKNOWN", "WAIVED", "COMPLIANT"]
+    ]
+    for s in scans:
+        sc = s.scope
+        rows.append(
+            [
+                str(s.id),
+                s.finished[:19],
+                str(sc.get("provider", "")),
+                str(sc.get("policy", "")),
+                ",".join(sc.get("accounts") or []) or "-",
+                ",".join(sc.get("regions") or []) or "all",
+                *(str(s.counts.get(k, 0)) for k in ("violation", "unknown", "waived", "compliant")),
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from ._demo import run_demo
+
+    return run_demo(out, fmt=args.format, output=args.output, history=args.history)
+
+
+def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``scan``, ``history`` and ``demo`` to the ``residency`` parser's sub-commands."""
+    p = sub.add_parser(
+        "scan",
+        help="scan a cloud account for data outside the policy (exit 1 on violations)",
+        description="Find every resource, and every place its data lands, outside the policy.",
+    )
+    p.add_argument("provider", metavar="PROVIDER", choices=SCAN_PROVIDERS, help="aws (azure, gcp: later releases)")
+    p.add_argument("--policy", default="eu", help="built-in policy name or policy file (default: eu)")
+    p.add_argument("--regions", type=_csv, metavar="R,R", help="limit to these regions (default: all enabled)")
+    p.add_argument("--services", type=_csv, metavar="S,S", help="limit to these services (default: all)")
+    p.add_argument("--accounts", type=_csv, metavar="ID,ID", help="scan these accounts by assuming --role-name")
+    p.add_argument("--org", action="store_true", help="scan every active account of the AWS Organization")
+    p.add_argument(
+        "--role-name",
+        default="OrganizationAccountAccessRole",
+        help="role to assume in each member account (default: OrganizationAccountAccessRole)",
+    )
+    p.add_argument("--profile", help="AWS profile (default: the usual boto3 credential chain)")
+    p.add_argument(
+        "--endpoint-url", help="send every API call here (e.g. a local moto_server); AWS_ENDPOINT_URL also works"
+    )
+    p.add_argument("--concurrency", type=_positive, default=8, help="parallel work units (default: 8)")
+    p.add_argument(
+        "--no-s3-replication",
+        action="store_true",
+        help="skip the per-bucket replication look-up (bucket regions only; fewer requests)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (default: stdout)")
+    hist = p.add_mutually_exclusive_group()
+    hist.add_argument("--history", metavar="PATH", help="history database (default: .residency/history.sqlite)")
+    hist.add_argument("--no-history", action="store_true", help="do not record this scan")
+    p.add_argument("--fail-on-unknown", action="store_true", help="exit 1 when anything could not be read")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on the terminal")
+    p.set_defaults(func=_cmd_scan)
+
+    h = sub.add_parser("history", help="list past scans")
+    h.add_argument("--history", metavar="PATH", help="history database (default: .residency/history.sqlite)")
+    h.add_argument("--limit", type=_positive, default=50)
+    h.add_argument("--format", choices=("table", "json"), default="table")
+    h.set_defaults(func=_cmd_history)
+
+    d = sub.add_parser(
+        "demo",
+        help="scan a simulated AWS estate (in-process moto server) and show the guard blocking a write",
+    )
+    d.add_argument("--format", choices=FORMATS, default="table")
+    d.add_argument("--output", "-o", metavar="FILE")
+    d.add_argument("--history", metavar="PATH", help="record the demo scan in this history database")
+    d.set_defaults(func=_cmd_demo)
+
+
+#: typed as a plain callable: ``residency._cli`` collects it into a list of such
+register: Callable[[argparse._SubParsersAction[_Parser]], None] = _register

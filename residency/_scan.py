@@ -1,0 +1,338 @@
+"""The scan engine: ask a provider adapter for every resource, stream the findings.
+
+The engine is provider-agnostic. It loads the policy, fills a
+:class:`ScanContext`, and hands it to the adapter (``load_provider("aws").scan``),
+which yields :class:`~residency._findings.Finding` objects as it reads them.
+
+Two ways in:
+
+* :func:`run_scan` — for code and tests: collects every finding into a
+  :class:`ScanResult`::
+
+      result = run_scan("aws", "eu", regions=["eu-central-1", "us-east-1"])
+      for f in result.violations:
+          print(f.resource_id, f.reason)
+
+* :func:`stream_scan` — for reports of any size: findings go into a
+  :class:`FindingSpool`, which keeps only the counts in memory and spools each
+  finding to a temporary file by status, so the report writers can read them
+  back violations first while memory stays flat however many resources there are.
+
+What could not be read is never skipped: the adapter yields an ``unknown``
+finding with ``error`` set, and :attr:`ScanResult.gaps` lists them as sentences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any
+
+import attrs
+
+from ._errors import ProviderError
+from ._findings import FINDING_STATUSES, Finding, FindingStatus
+from ._policy import Policy, load_policy
+from ._registry import PROVIDER_SDKS, load_provider
+
+__all__ = [
+    "FindingSpool",
+    "Progress",
+    "ScanContext",
+    "ScanResult",
+    "Scope",
+    "run_scan",
+    "stream_scan",
+]
+
+#: ``progress(done, total, label)`` — called from the scanning thread as work units finish
+Progress = Callable[[int, int, str], None]
+
+
+def _tuple_or_none(v: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if v is None else tuple(v)
+
+
+@attrs.define
+class ScanContext:
+    """What the adapter is asked to scan, and what it reports back about the scope.
+
+    The engine fills the request fields; the adapter fills ``accounts_scanned``,
+    ``regions_scanned`` and ``notes`` as it goes.
+    """
+
+    provider: str
+    policy: Policy
+    regions: tuple[str, ...] | None = attrs.field(default=None, converter=_tuple_or_none)
+    accounts: tuple[str, ...] | None = attrs.field(default=None, converter=_tuple_or_none)
+    org: bool = False
+    role_name: str = "OrganizationAccountAccessRole"
+    services: tuple[str, ...] | None = attrs.field(default=None, converter=_tuple_or_none)
+    concurrency: int = 8
+    session: Any = None
+    endpoint_url: str | None = None
+    progress: Progress | None = None
+    today: dt.date | None = None
+    options: dict[str, Any] = attrs.field(factory=dict)
+    accounts_scanned: list[str] = attrs.field(factory=list)
+    regions_scanned: list[str] = attrs.field(factory=list)
+    notes: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Scope:
+    """What a scan covered; scans with the same :attr:`key` are compared in history."""
+
+    provider: str
+    policy: str
+    accounts: tuple[str, ...]
+    regions: tuple[str, ...] | None
+    services: tuple[str, ...] | None
+
+    @property
+    def key(self) -> str:
+        regions = ",".join(sorted(self.regions)) if self.regions else "*"
+        services = ",".join(sorted(self.services)) if self.services else "*"
+        accounts = ",".join(sorted(self.accounts))
+        return f"{self.provider}|policy={self.policy}|accounts={accounts}|regions={regions}|services={services}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "policy": self.policy,
+            "accounts": list(self.accounts),
+            "regions": list(self.regions) if self.regions else None,
+            "services": list(self.services) if self.services else None,
+            "key": self.key,
+        }
+
+
+class FindingSpool:
+    """Findings kept on disk by status, counts in memory.
+
+    Reading back (iteration) gives violations, then unknowns, then waived, then
+    compliant findings; within a status, findings are sorted by account and
+    resource when there are at most ``sort_limit`` of them, else in scan order
+    (compliant findings always stream in scan order). ``countries`` counts,
+    per country, the findings of each status whose data lands there (for the
+    HTML map); it is bounded by the number of countries.
+    """
+
+    def __init__(self, *, sort_limit: int = 50_000) -> None:
+        self.counts: Counter[str] = Counter(dict.fromkeys(FINDING_STATUSES, 0))
+        self.gaps: list[str] = []
+        self.sort_limit = sort_limit
+        self._files: dict[str, IO[bytes]] = {}
+        self.countries: dict[str, Counter[str]] = {}
+
+    def add(self, finding: Finding) -> None:
+        f = self._files.get(finding.status)
+        if f is None:
+            # closed in close(); one spool file per status
+            f = self._files[finding.status] = tempfile.TemporaryFile(prefix="residency-scan-")  # noqa: SIM115
+        pickle.dump(finding, f, protocol=pickle.HIGHEST_PROTOCOL)
+        self.counts[finding.status] += 1
+        for c in finding.countries or ("??",):
+            self.countries.setdefault(c, Counter())[finding.status] += 1
+        if finding.error:
+            self.gaps.append(_gap(finding))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def iter_status(self, status: FindingStatus) -> Iterator[Finding]:
+        f = self._files.get(status)
+        if f is None:
+            return
+        f.seek(0)
+        if status != "compliant" and self.counts[status] <= self.sort_limit:
+            items = [pickle.load(f) for _ in range(self.counts[status])]
+            items.sort(key=lambda x: (x.account, x.service, x.resource_id))
+            yield from items
+            return
+        for _ in range(self.counts[status]):
+            yield pickle.load(f)
+
+    def __iter__(self) -> Iterator[Finding]:
+        for status in FINDING_STATUSES:
+            yield from self.iter_status(status)
+
+    def non_compliant(self) -> Iterator[Finding]:
+        """Violations, unknowns and waived findings (what history keeps)."""
+        for status in FINDING_STATUSES:
+            if status != "compliant":
+                yield from self.iter_status(status)
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> FindingSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _gap(f: Finding) -> str:
+    where = "/".join(x for x in (f.account, f.region) if x)
+    return f"{f.provider} {where} {f.service} {f.resource_id}: {f.error}"
+
+
+@attrs.define
+class ScanResult:
+    """Everything one scan found, with its scope and timing."""
+
+    scope: Scope
+    findings: list[Finding]
+    gaps: list[str]
+    notes: list[str]
+    started: dt.datetime
+    finished: dt.datetime
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Findings per status (every status present, zero or not)."""
+        c: dict[str, int] = dict.fromkeys(FINDING_STATUSES, 0)
+        for f in self.findings:
+            c[f.status] += 1
+        return c
+
+    @property
+    def violations(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "violation"]
+
+    def exit_code(self, *, fail_on_unknown: bool = False) -> int:
+        """0 clean, 1 violations (or unknowns with ``fail_on_unknown``)."""
+        c = self.counts
+        return 1 if c["violation"] or (fail_on_unknown and c["unknown"]) else 0
+
+
+def _adapter_scan(provider: str) -> Callable[[ScanContext], Iterator[Finding]]:
+    key = provider.lower()
+    if key not in PROVIDER_SDKS:
+        raise ProviderError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDER_SDKS)}")
+    adapter = load_provider(key)  # ProviderNotInstalledError names the extra to install
+    scan = getattr(adapter, "scan", None)
+    if scan is None:
+        raise ProviderError(f"scanning {key} is not available yet in this release of eu-residency")
+    result: Callable[[ScanContext], Iterator[Finding]] = scan
+    return result
+
+
+def stream_scan(context: ScanContext) -> Iterator[Finding]:
+    """Yield findings as the provider's adapter reads them (see :class:`ScanContext`)."""
+    return _adapter_scan(context.provider)(context)
+
+
+def scope_of(context: ScanContext) -> Scope:
+    """The scope a finished (or running) scan covered."""
+    return Scope(
+        provider=context.provider,
+        policy=context.policy.name,
+        accounts=tuple(sorted(set(context.accounts_scanned))),
+        regions=context.regions,
+        services=context.services,
+    )
+
+
+def make_context(
+    provider: str = "aws",
+    policy: str | Policy = "eu",
+    *,
+    regions: Sequence[str] | None = None,
+    session: Any = None,
+    endpoint_url: str | None = None,
+    progress: Progress | None = None,
+    accounts: Sequence[str] | None = None,
+    org: bool = False,
+    role_name: str = "OrganizationAccountAccessRole",
+    services: Sequence[str] | None = None,
+    concurrency: int = 8,
+    today: dt.date | None = None,
+    **options: Any,
+) -> ScanContext:
+    """Build a :class:`ScanContext` (loads the policy; raises :class:`PolicyError`)."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    return ScanContext(
+        provider=provider.lower(),
+        policy=load_policy(policy),
+        regions=regions,
+        accounts=accounts,
+        org=org,
+        role_name=role_name,
+        services=services,
+        concurrency=concurrency,
+        session=session,
+        endpoint_url=endpoint_url,
+        progress=progress,
+        today=today,
+        options=dict(options),
+    )
+
+
+def run_scan(
+    provider: str = "aws",
+    policy: str | Policy = "eu",
+    *,
+    regions: Sequence[str] | None = None,
+    session: Any = None,
+    endpoint_url: str | None = None,
+    progress: Progress | None = None,
+    accounts: Sequence[str] | None = None,
+    org: bool = False,
+    role_name: str = "OrganizationAccountAccessRole",
+    services: Sequence[str] | None = None,
+    concurrency: int = 8,
+    today: dt.date | None = None,
+    **options: Any,
+) -> ScanResult:
+    """Scan ``provider`` against ``policy`` and collect every finding.
+
+    ``regions`` limits the scan (default: every region enabled in the account);
+    ``session`` is a ``boto3.Session`` (default: credentials the usual boto3
+    way); ``endpoint_url`` (or ``AWS_ENDPOINT_URL``) points at e.g. a local
+    ``moto_server``; ``accounts`` / ``org`` scan other accounts by assuming
+    ``role_name``; ``services`` limits the services (``s3``, ``dynamodb``,
+    ``rds``, ``ec2``, ``kms``, ``secretsmanager``, ``backup``, ``ecr``,
+    ``tagging``); ``concurrency`` bounds parallel work; ``today`` decides
+    waiver expiry. Provider-specific ``options``: ``s3_replication=False``
+    skips the per-bucket replication look-up.
+
+    Raises :class:`ProviderError` (credentials, unknown provider) and
+    :class:`PolicyError`; unreadable resources become ``unknown`` findings.
+    """
+    ctx = make_context(
+        provider,
+        policy,
+        regions=regions,
+        session=session,
+        endpoint_url=endpoint_url,
+        progress=progress,
+        accounts=accounts,
+        org=org,
+        role_name=role_name,
+        services=services,
+        concurrency=concurrency,
+        today=today,
+        **options,
+    )
+    started = dt.datetime.now(dt.timezone.utc)
+    findings = list(stream_scan(ctx))
+    finished = dt.datetime.now(dt.timezone.utc)
+    order = {s: i for i, s in enumerate(FINDING_STATUSES)}
+    findings.sort(key=lambda f: (order[f.status], f.account, f.service, f.resource_id))
+    return ScanResult(
+        scope=scope_of(ctx),
+        findings=findings,
+        gaps=[_gap(f) for f in findings if f.error],
+        notes=list(ctx.notes),
+        started=started,
+        finished=finished,
+    )
