@@ -159,8 +159,10 @@ class FakeArm:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.ca_file = ""
         self.url = ""
-        #: per-path delay in seconds (simulates ARM latency in benchmarks)
+        #: seconds to wait before each answer (simulates ARM latency in benchmarks)
         self.latency = 0.0
+        #: path fragment (lower case) -> (status, error code): answer those requests with an error
+        self.fail: dict[str, tuple[int, str]] = {}
 
     # ------------------------------------------------------------------ world
 
@@ -303,7 +305,7 @@ class FakeArm:
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.url = f"https://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-arm", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-arm", daemon=True)
         self._thread.start()
         return self
 
@@ -339,6 +341,9 @@ class FakeArm:
             time.sleep(self.latency)
         low = path.rstrip("/").lower()
         segs = [s for s in low.split("/") if s]
+        for fragment, (status, code) in self.fail.items():
+            if fragment in low:
+                return status, _error(code, f"injected failure for {path}")
         if method == "POST" and low == "/providers/microsoft.resourcegraph/resources":
             return 200, self._graph(body or {})
         if low.endswith("/providers/microsoft.resources/databoundaries/default"):
@@ -503,3 +508,145 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = do_HEAD = _serve
+
+
+# --------------------------------------------------------------------------- seeded estates
+
+#: subscriptions of :func:`seed_estate`
+EU_SUB = "00000000-0000-0000-0000-00000000e001"
+US_SUB = "00000000-0000-0000-0000-00000000e002"
+
+
+def seed_estate(arm: FakeArm) -> dict[str, str]:
+    """A small estate with one of each violation; returns resource id → expected status under ``eu``.
+
+    EU: resource groups, LRS and GRS storage (pair northeurope), a Cosmos DB
+    account in two EU regions, a SQL server, a registry replicated to North
+    Europe, a VM in Sweden, a disk in Germany. Outside: a resource group in
+    East US, GRS storage in UK South (secondary UK West), a Cosmos DB account
+    with a US region, a SQL failover-group partner and a geo-replica in the US,
+    a registry replication in the US, an object-replication policy to a US
+    account (in a second subscription), and a Front Door in ``global``.
+    """
+    eu, us = arm.add_subscription(EU_SUB, "eu-prod"), arm.add_subscription(US_SUB, "us-dev")
+    expect: dict[str, str] = {}
+
+    def rg(sub: str, name: str, loc: str, status: str) -> None:
+        expect[arm.add_resource_group(sub, name, loc)] = status
+
+    rg(eu, "rg-eu", "westeurope", "compliant")
+    rg(eu, "rg-us", "eastus", "violation")
+    rg(us, "rg-dev", "eastus", "violation")
+    expect[arm.add_storage_account(eu, "rg-eu", "eulrs", "westeurope")] = "compliant"
+    expect[arm.add_storage_account(eu, "rg-eu", "eugrs", "westeurope", sku="Standard_GRS", secondary="northeurope")] = (
+        "compliant"
+    )
+    expect[arm.add_storage_account(eu, "rg-eu", "eugzrs", "westeurope", sku="Standard_RAGZRS")] = "compliant"
+    expect[arm.add_storage_account(eu, "rg-us", "ukgrs", "uksouth", sku="Standard_GRS", secondary="ukwest")] = (
+        "violation"
+    )
+    usdest = arm.add_storage_account(us, "rg-dev", "usdest", "eastus")
+    expect[usdest] = "violation"
+    src = arm.add_storage_account(eu, "rg-eu", "eusource", "westeurope")
+    expect[src] = "violation"
+    arm.add_child(
+        src,
+        "objectReplicationPolicies",
+        "policy1",
+        properties={"sourceAccount": src, "destinationAccount": usdest, "rules": []},
+    )
+
+    def cosmos(name: str, regions: list[str], status: str) -> None:
+        props = {
+            "databaseAccountOfferType": "Standard",
+            "locations": [{"locationName": r, "failoverPriority": i} for i, r in enumerate(regions)],
+        }
+        rid = arm.add_resource(
+            eu, "rg-eu", "Microsoft.DocumentDB/databaseAccounts", name, "West Europe", properties=props
+        )
+        expect[rid] = status
+
+    cosmos("cosmos-eu", ["West Europe", "North Europe"], "compliant")
+    cosmos("cosmos-us", ["West Europe", "East US"], "violation")
+
+    sql_eu = arm.add_resource(eu, "rg-eu", "Microsoft.Sql/servers", "sql-eu", "westeurope")
+    expect[sql_eu] = "compliant"
+    sql_fo = arm.add_resource(eu, "rg-eu", "Microsoft.Sql/servers", "sql-fo", "westeurope")
+    expect[sql_fo] = "violation"
+    arm.add_child(
+        sql_fo,
+        "failoverGroups",
+        "fg1",
+        properties={
+            "partnerServers": [
+                {
+                    "id": f"/subscriptions/{us}/resourceGroups/rg-dev/providers/Microsoft.Sql/servers/sql-us",
+                    "location": "East US",
+                    "replicationRole": "Secondary",
+                }
+            ]
+        },
+    )
+    db = arm.add_resource(eu, "rg-eu", "Microsoft.Sql/servers/databases", "sql-eu/orders", "westeurope")
+    expect[db] = "violation"
+    arm.add_child(
+        db,
+        "replicationLinks",
+        "link1",
+        properties={"partnerServer": "sql-us", "partnerLocation": "East US", "role": "Primary"},
+    )
+    db2 = arm.add_resource(eu, "rg-eu", "Microsoft.Sql/servers/databases", "sql-eu/catalog", "westeurope")
+    expect[db2] = "compliant"
+
+    for name, regions, status in (("acreu", ["northeurope"], "compliant"), ("acrus", ["eastus"], "violation")):
+        acr = arm.add_resource(
+            eu, "rg-eu", "Microsoft.ContainerRegistry/registries", name, "westeurope", sku={"name": "Premium"}
+        )
+        expect[acr] = status
+        for r in regions:
+            arm.add_child(acr, "replications", r, r)
+
+    expect[arm.add_resource(eu, "rg-eu", "Microsoft.Compute/virtualMachines", "vm-se", "swedencentral")] = "compliant"
+    expect[arm.add_resource(eu, "rg-eu", "Microsoft.Compute/disks", "disk-de", "germanywestcentral")] = "compliant"
+    expect[arm.add_resource(eu, "rg-eu", "Microsoft.Network/frontDoors", "fd", "global")] = "violation"
+    return expect
+
+
+_BULK_TYPES = (
+    ("Microsoft.Compute/virtualMachines", 30),
+    ("Microsoft.Compute/disks", 30),
+    ("Microsoft.Network/networkInterfaces", 20),
+    ("Microsoft.KeyVault/vaults", 8),
+    ("Microsoft.Storage/storageAccounts", 8),
+    ("Microsoft.DocumentDB/databaseAccounts", 2),
+    ("Microsoft.ContainerRegistry/registries", 2),
+)
+
+
+def seed_bulk(arm: FakeArm, subscription_id: str, resources: int, *, outside_every: int = 50) -> int:
+    """``resources`` resources in one subscription (a realistic mix), every ``outside_every``-th in East US.
+
+    Returns how many are outside the EU (by primary location).
+    """
+    sub = arm.add_subscription(subscription_id, "bulk")
+    groups = max(1, resources // 100)
+    for g in range(groups):
+        arm.add_resource_group(sub, f"rg-{g:03d}", "westeurope")
+    cycle = [t for (t, w) in _BULK_TYPES for _ in range(w)]
+    outside = 0
+    for i in range(resources):
+        rtype = cycle[i % len(cycle)]
+        loc = "westeurope"
+        if outside_every and i % outside_every == outside_every - 1:
+            loc, outside = "eastus", outside + 1
+        rg = f"rg-{i % groups:03d}"
+        name = f"r{i:05d}"
+        if rtype == "Microsoft.Storage/storageAccounts":
+            arm.add_storage_account(sub, rg, f"st{i:05d}", loc, sku="Standard_GRS")
+        elif rtype == "Microsoft.DocumentDB/databaseAccounts":
+            arm.add_resource(
+                sub, rg, rtype, name, loc, properties={"locations": [{"locationName": loc, "failoverPriority": 0}]}
+            )
+        else:
+            arm.add_resource(sub, rg, rtype, name, loc)
+    return outside

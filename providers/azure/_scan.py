@@ -125,7 +125,7 @@ def _sku_name(raw: Any) -> str | None:
     if raw is None:
         return None
     name = raw.get("name") if isinstance(raw, Mapping) else getattr(raw, "name", None)
-    return str(getattr(name, "value", name)) if name else None
+    return _enum(name) or None
 
 
 def _clients(credential: Any, client_kwargs: Mapping[str, Any]) -> Callable[[str], Any]:
@@ -166,15 +166,20 @@ def read_data_boundary(credential: Any, **client_kwargs: Any) -> dict[str, Any]:
     client = DataBoundaryMgmtClient(credential, **client_kwargs)
     got = client.data_boundaries.get_tenant("default")
     props = getattr(got, "properties", None)
-    value = str(getattr(props, "data_boundary", None) or "NotDefined")
+    value = _enum(getattr(props, "data_boundary", None)) or "NotDefined"
     return {
         "provider": _PROVIDER,
         "scope": "tenant",
         "setting": "Microsoft.Resources/dataBoundaries/default",
         "data_boundary": value,
-        "provisioning_state": str(getattr(props, "provisioning_state", None) or ""),
+        "provisioning_state": _enum(getattr(props, "provisioning_state", None)),
         "in_eu_data_boundary": value.upper() == "EU",
     }
+
+
+def _enum(value: Any) -> str:
+    """An SDK enum member or string as its wire value (``DataBoundary.EU`` -> ``EU``)."""
+    return str(getattr(value, "value", value) or "")
 
 
 def _get_json(client: Any, path: str, api_version: str) -> Any:

@@ -1,0 +1,172 @@
+"""``residency scan azure`` against the loopback ARM fake, with the real SDK clients."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+from typing import Any
+
+import pytest
+from residency.providers.azure import ADAPTER
+from residency.providers.azure._fake_arm import EU_SUB, US_SUB, FakeArm, seed_estate
+
+from residency._findings import Finding
+from residency._scan import ScanContext, make_context
+
+_spec = importlib.util.spec_from_file_location("_azure_support", pathlib.Path(__file__).with_name("_azure_support.py"))
+assert _spec is not None
+assert _spec.loader is not None
+support = sys.modules.get("_azure_support") or importlib.util.module_from_spec(_spec)
+if "_azure_support" not in sys.modules:
+    sys.modules["_azure_support"] = support
+    _spec.loader.exec_module(support)
+azure_catalog = support.azure_catalog
+no_azure_env = support.no_azure_env
+fake_arm = support.fake_arm
+
+SOURCES = ["resources", "resource-graph"]
+
+
+def _context(arm: FakeArm, policy: str | Any = "eu", **options: Any) -> ScanContext:
+    kwargs = arm.client_kwargs()
+    endpoint = kwargs.pop("base_url")
+    accounts = options.pop("accounts", None)
+    return make_context(
+        "azure",
+        policy,
+        session=arm.credential,
+        endpoint_url=endpoint,
+        accounts=accounts,
+        client_kwargs=kwargs,
+        **options,
+    )
+
+
+def _scan(arm: FakeArm, policy: str | Any = "eu", **options: Any) -> tuple[dict[str, Finding], ScanContext]:
+    ctx = _context(arm, policy, **options)
+    found = list(ADAPTER.scan(ctx))
+    by_id = {f.resource_id: f for f in found}
+    assert len(by_id) == len(found), "a resource was reported twice"
+    return by_id, ctx
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_seeded_violation_and_no_false_positive(fake_arm: FakeArm, source: str) -> None:
+    expect = seed_estate(fake_arm)
+    found, ctx = _scan(fake_arm, source=source)
+    assert {k.lower(): f.status for k, f in found.items()} == {k.lower(): v for k, v in expect.items()}
+    assert sorted(ctx.accounts_scanned) == sorted([EU_SUB, US_SUB])
+    assert fake_arm.writes() == []  # a scan never changes anything
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_where_data_lands_beyond_the_primary(fake_arm: FakeArm, source: str) -> None:
+    seed_estate(fake_arm)
+    found, _ = _scan(fake_arm, source=source)
+
+    def locs(suffix: str) -> dict[str, str]:
+        f = next(f for k, f in found.items() if k.lower().endswith(suffix.lower()))
+        return {loc.code: role for loc, role in zip(f.locations, f.roles, strict=True)}
+
+    assert locs("storageAccounts/eugrs") == {
+        "westeurope": "primary",
+        "northeurope": "geo-redundant secondary (Standard_GRS)",
+    }
+    assert locs("storageAccounts/eugzrs")["northeurope"].startswith("geo-redundant secondary")  # from the catalog pair
+    assert set(locs("storageAccounts/ukgrs")) == {"uksouth", "ukwest"}
+    assert locs("storageAccounts/eusource")["eastus"].startswith("object replication destination")
+    assert set(locs("databaseAccounts/cosmos-us")) == {"westeurope", "eastus"}
+    assert locs("servers/sql-fo")["eastus"] == "failover group fg1 partner sql-us"
+    assert locs("databases/orders")["eastus"] == "geo-replica on sql-us"
+    assert locs("registries/acrus")["eastus"] == "replication eastus"
+    f = next(f for k, f in found.items() if k.endswith("cosmos-us"))
+    assert f.countries == ("NL", "US")
+    assert "outside EU" in f.reason
+
+
+def test_geo_secondary_outside_a_narrower_geography(fake_arm: FakeArm) -> None:
+    seed_estate(fake_arm)
+    nl_only = {"name": "nl", "allow": ["NL"]}
+    from residency import parse_policy
+
+    found, _ = _scan(fake_arm, parse_policy(nl_only), accounts=[EU_SUB])
+    grs = next(f for k, f in found.items() if k.endswith("/eugrs"))
+    assert grs.status == "violation"
+    assert grs.reason.startswith("geo-redundant secondary")
+    assert next(f for k, f in found.items() if k.endswith("/eulrs")).status == "compliant"
+
+
+def test_resource_graph_is_one_paged_query(fake_arm: FakeArm) -> None:
+    seed_estate(fake_arm)
+    fake_arm.page_size = 3
+    found_rm, _ = _scan(fake_arm, source="resources")
+    fake_arm.requests.clear()
+    found_rg, _ = _scan(fake_arm, source="resource-graph")
+    assert {k.lower() for k in found_rg} == {k.lower() for k in found_rm}
+    graph = [r for r in fake_arm.requests if "resourcegraph" in r.path.lower()]
+    assert len(graph) == 1  # < 1000 rows: one page
+    assert sorted(graph[0].body["subscriptions"]) == sorted([EU_SUB, US_SUB])
+    assert not [r for r in fake_arm.requests if r.path.lower().endswith("/resources") and "graph" not in r.path.lower()]
+
+
+def test_resource_graph_pages_with_skip_token(fake_arm: FakeArm) -> None:
+    from residency.providers.azure._fake_arm import seed_bulk
+
+    seed_bulk(fake_arm, "00000000-0000-0000-0000-0000000b0001", 2500, outside_every=0)
+    found, _ = _scan(fake_arm, source="resource-graph", data_boundary=False)
+    graph = [r for r in fake_arm.requests if "resourcegraph" in r.path.lower()]
+    assert len(graph) == 3
+    assert graph[1].body["options"]["$skipToken"] == "1000"
+    assert len(found) == 2500 + 25
+
+
+def test_nextlink_paging_and_bounded_concurrency(fake_arm: FakeArm) -> None:
+    expect = seed_estate(fake_arm)
+    fake_arm.page_size = 2
+    found, _ = _scan(fake_arm, concurrency=1)
+    assert len(found) == len(expect)
+    pages = [r for r in fake_arm.requests if r.path.lower().endswith("/resources")]
+    assert len(pages) > 5
+    assert any("$skiptoken" in r.query for r in pages)
+
+
+def test_data_boundary_is_tenant_evidence(fake_arm: FakeArm) -> None:
+    seed_estate(fake_arm)
+    _, ctx = _scan(fake_arm)
+    assert ctx.options["evidence"] == [
+        {
+            "provider": "azure",
+            "scope": "tenant",
+            "setting": "Microsoft.Resources/dataBoundaries/default",
+            "data_boundary": "EU",
+            "provisioning_state": "Succeeded",
+            "in_eu_data_boundary": True,
+        }
+    ]
+    assert any("tenant data boundary is 'EU'" in n for n in ctx.notes)
+    fake_arm.data_boundary = "Global"
+    _, ctx = _scan(fake_arm)
+    assert any("NOT in the EU Data Boundary" in n for n in ctx.notes)
+
+
+def test_unreadable_subscription_and_lookup_are_unknown(fake_arm: FakeArm) -> None:
+    seed_estate(fake_arm)
+    fake_arm.fail["/registries/acreu/replications"] = (403, "AuthorizationFailed")
+    missing = "00000000-0000-0000-0000-00000000dead"
+    found, ctx = _scan(fake_arm, accounts=[EU_SUB, missing])
+    sub = found[f"/subscriptions/{missing}"]
+    assert sub.status == "unknown"
+    assert "SubscriptionNotFound" in (sub.error or "") or "could not be found" in (sub.error or "")
+    assert missing in ctx.accounts_scanned
+    acr = next(f for k, f in found.items() if k.endswith("/acreu"))
+    assert acr.status == "unknown"
+    assert "AuthorizationFailed" in (acr.error or "")
+    assert [loc.code for loc in acr.locations] == ["westeurope"]
+
+
+def test_scan_lists_subscriptions_when_none_given(fake_arm: FakeArm) -> None:
+    seed_estate(fake_arm)
+    _, ctx = _scan(fake_arm)
+    assert any(r.path == "/subscriptions" for r in fake_arm.requests)
+    assert set(ctx.accounts_scanned) == {EU_SUB, US_SUB}
