@@ -140,7 +140,7 @@ def test_install_twice_is_harmless_and_uninstall_restores(buckets: dict[str, str
     g = residency.guard(policy="eu")
     assert g.install() is g
     g.install()
-    assert len(residency_handlers(s3)) == 3
+    assert len(residency_handlers(s3)) == 2
     assert residency.active_guards() == (g,)
     g.uninstall()
     g.uninstall()

@@ -24,7 +24,9 @@ client twice, is harmless. :func:`uninstall` of the last guard unregisters
 everything from every tracked client and session and removes the builtin
 handler; the mixin then does nothing.
 
-**Which events.** No single botocore event sees every path, so four are used:
+**Which events.** No single botocore event sees every path, so four carry the
+checks (plus ``after-call.s3`` to keep the cache in step with CreateBucket
+and DeleteBucket):
 
 ``provide-client-params``
     the caller's parameters, for API calls *and* presigning
@@ -42,13 +44,15 @@ handler; the mixin then does nothing.
     routes a write to the bucket's own regional endpoint when the client is
     configured for another region (a us-east-1 default writing to an EU
     bucket), so the body never travels to the wrong region first.
-``before-call``
-    the resolved endpoint and signing region of every regional service: a
-    mutating call whose endpoint is outside the geography is blocked here,
-    before it is sent.
 ``before-sign``
     every attempt, including retries, S3 301 redirects and presigned URLs and
-    POSTs: the final host is checked again.
+    POSTs: the host the request is about to go to (its region for AWS
+    endpoints, the signing region otherwise) must be inside the geography.
+    ``before-call`` is not used: a ``Stubber`` answers there (nothing is
+    sent), and every request that is sent is signed first.
+``needs-retry.s3``
+    a 301/400 naming another region for the bucket: an outside region is
+    reported before botocore's redirector retries; an inside one is followed.
 
 **What counts as a write.** Everything but reads: operations named
 ``Get*``, ``List*``, ``Describe*``, ``Head*``, ``BatchGet*``, ``Query``,
@@ -70,6 +74,7 @@ same bucket wait for one request.
 
 from __future__ import annotations
 
+import functools
 import gc
 import ipaddress
 import re
@@ -178,36 +183,42 @@ def is_read_operation(operation: str) -> bool:
 
 
 _lock = threading.RLock()
-_guards: list[Any] = []
+# Replaced, never mutated, so handlers read it without taking the lock.
+_guards: tuple[Any, ...] = ()
 _sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 _clients: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def installed_guards() -> tuple[Any, ...]:
     """The guards whose AWS hooks are installed, oldest first."""
-    with _lock:
-        return tuple(_guards)
+    return _guards
 
 
 def install(guard: Any) -> None:
     """Start checking botocore writes against ``guard`` (idempotent)."""
+    global _guards
     with _lock:
         if any(g is guard for g in _guards):
             return
         first = not _guards
-        _guards.append(guard)
+        _guards = (*_guards, guard)
         region_cache.clear()
+        _allowed.clear()
+        _allowed_all.clear()
         if first:
             _start()
 
 
 def uninstall(guard: Any) -> None:
     """Stop checking against ``guard``; the last one out removes every hook."""
+    global _guards
     with _lock:
         if not any(g is guard for g in _guards):
             return
-        _guards[:] = [g for g in _guards if g is not guard]
+        _guards = tuple(g for g in _guards if g is not guard)
         region_cache.clear()
+        _allowed.clear()
+        _allowed_all.clear()
         if not _guards:
             _stop()
 
@@ -259,9 +270,9 @@ _BUILTIN = ("creating-client-class", _on_creating_client_class)
 _EVENTS = (
     ("provide-client-params", "params"),
     ("before-endpoint-resolution.s3", "endpoint"),
-    ("before-call.*.*", "call"),
     ("before-sign", "sign"),
-    ("after-call.s3", "after"),
+    ("after-call.s3.CreateBucket", "after-CreateBucket"),
+    ("after-call.s3.DeleteBucket", "after-DeleteBucket"),
     ("needs-retry.s3", "redirect"),
 )
 
@@ -278,10 +289,9 @@ def _attach(client: Any) -> None:
         events.register_last(
             "before-endpoint-resolution.s3", hooks.on_endpoint_resolution, unique_id=f"{_UID}-endpoint"
         )
-        # before-call.*.* with register_first runs before a Stubber's response handler.
-        events.register_first("before-call.*.*", hooks.on_before_call, unique_id=f"{_UID}-call")
         events.register("before-sign", hooks.on_before_sign, unique_id=f"{_UID}-sign")
-        events.register("after-call.s3", hooks.on_after_call, unique_id=f"{_UID}-after")
+        for operation in ("CreateBucket", "DeleteBucket"):
+            events.register(f"after-call.s3.{operation}", hooks.on_after_call, unique_id=f"{_UID}-after-{operation}")
         # First, so an outside region is reported before botocore's redirector retries.
         events.register_first("needs-retry.s3", hooks.on_needs_retry, unique_id=f"{_UID}-redirect")
         _clients.add(client)
@@ -295,6 +305,13 @@ def _detach(client: Any) -> None:
 
 # --------------------------------------------------------------------------- reporting
 
+# (guard id, location, target) -> until when an "allowed" decision is reused.
+# Only allowed decisions are kept: every violation is decided (and reported)
+# afresh. Cleared whenever a guard comes or goes.
+_allowed: dict[tuple[int, str | None, str], float] = {}
+_allowed_all: dict[tuple[str | None, str], float] = {}
+_ALLOWED_TTL = 60.0
+
 
 def _report(
     operation: str,
@@ -306,9 +323,12 @@ def _report(
     context: dict[str, Any] | None = None,
 ) -> None:
     """Ask every installed guard about one write; raise the first enforce violation."""
-    guards = installed_guards()
+    guards = _guards
     if not guards:
         return
+    now = time.monotonic()
+    if location is not None and _allowed_all.get((location, target), 0.0) > now:
+        return  # every guard allowed this very write a moment ago
     if context is not None:
         seen: set[tuple[str, str, str | None]] = context.setdefault("residency_seen", set())
         key = (operation, target, location or unknown_reason)
@@ -316,12 +336,24 @@ def _report(
             return
         seen.add(key)
     first: ResidencyViolation | None = None
+    everyone = location is not None
     for g in guards:
+        memo = (id(g), location, target)
+        if location is not None and _allowed.get(memo, 0.0) > now:
+            continue
         try:
-            g.check_write(_PROVIDER, operation, target, location, unknown_reason=unknown_reason, hint=hint)
+            decision = g.check_write(_PROVIDER, operation, target, location, unknown_reason=unknown_reason, hint=hint)
         except ResidencyViolation as exc:
+            everyone = False
             if first is None:
                 first = exc
+            continue
+        if location is not None and decision is not None and decision.allowed:
+            _allowed[memo] = now + min(float(g.cache_ttl), _ALLOWED_TTL)
+        else:
+            everyone = False
+    if everyone:
+        _allowed_all[(location, target)] = now + min(min(float(g.cache_ttl) for g in guards), _ALLOWED_TTL)
     if first is not None:
         if context is not None:
             context["residency_blocked"] = True
@@ -388,13 +420,14 @@ class RegionCache:
     def lookup(
         self,
         key: tuple[str, str],
-        ttl: float,
+        ttl: Callable[[], float],
         fetch: Callable[[], tuple[str | None, str | None]],
     ) -> tuple[str | None, str | None]:
         """The cached region, or ``fetch()``'s ``(region, why_unknown)`` (cached only on success)."""
-        hit = self.get(key)
-        if hit is not None:
-            return hit, None
+        # Lock-free fast path: a dict read is atomic.
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] >= time.monotonic():
+            return entry[0], None
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
@@ -405,7 +438,7 @@ class RegionCache:
                 self.lookups += 1
             region, why = fetch()
             if region:
-                self.put(key, region, ttl)
+                self.put(key, region, ttl())
             return region, why
 
 
@@ -430,6 +463,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
 def _host_region(host: str) -> tuple[bool, str | None, str | None]:
     """``(is_aws_host, region, why_unknown)`` for an endpoint host name."""
     host = host.lower().rstrip(".")
@@ -455,15 +489,30 @@ def _host_region(host: str) -> tuple[bool, str | None, str | None]:
 
 
 def _custom_endpoint(client: Any) -> bool:
-    host = urlsplit(client.meta.endpoint_url).hostname or ""
-    return not _host_region(host)[0]
+    return _is_custom_url(str(client.meta.endpoint_url))
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_custom_url(url: str) -> bool:
+    return not _host_region(_host(url))[0]
+
+
+def _host(url: str) -> str:
+    """The host name of a URL (lower case, no port or user info)."""
+    if "://" not in url:
+        return ""
+    return _netloc_host(url.split("/", 3)[2])
+
+
+@functools.lru_cache(maxsize=4096)
+def _netloc_host(netloc: str) -> str:
+    return urlsplit(f"//{netloc}").hostname or ""
 
 
 def _scope(client: Any) -> str:
     """Cache scope: the partition for AWS endpoints, the URL for anything else."""
-    if _custom_endpoint(client):
-        return str(client.meta.endpoint_url)
-    return str(client.meta.partition)
+    url = str(client.meta.endpoint_url)
+    return url if _is_custom_url(url) else str(client.meta.partition)
 
 
 # --------------------------------------------------------------------------- S3 targets
@@ -588,7 +637,7 @@ def bucket_location(client: Any, bucket: str) -> tuple[list[str], str | None]:
     if m:
         return [m.group("zone")], None
     s3 = _s3_client_for(client)
-    found, why = region_cache.lookup((_scope(s3), bucket), _ttl(), lambda: _head_bucket_region(s3, bucket))
+    found, why = region_cache.lookup((_scope(s3), bucket), _ttl, lambda: _head_bucket_region(s3, bucket))
     return ([found], None) if found else ([], why)
 
 
@@ -640,6 +689,48 @@ def _destinations(params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield path, value
 
 
+_shape_memo: dict[tuple[str, str], bool] = {}
+
+
+def _may_name_destinations(model: Any) -> bool:
+    """Whether an operation's input shape has any member :func:`_destinations` looks at.
+
+    Decided once per operation from the service model, so ``PutObject`` and
+    ``PutItem`` never walk their parameters.
+    """
+    key = (str(model.service_model.service_name), str(model.name))
+    hit = _shape_memo.get(key)
+    if hit is not None:
+        return hit
+    seen: set[str] = set()
+
+    def visit(shape: Any) -> bool:
+        # botocore builds a new shape object per reference: dedupe by name
+        # (recursive shapes such as DynamoDB's AttributeValue).
+        if shape is None or shape.name in seen:
+            return False
+        seen.add(shape.name)
+        kind = shape.type_name
+        if kind == "structure":
+            for name, member in shape.members.items():
+                if (
+                    _REGION_KEY.search(name)
+                    or name in ("Regions", "RegionNames", "TargetBucket")
+                    or _DESTINATION_PATH.search(name)
+                    or visit(member)
+                ):
+                    return True
+        elif kind == "list":
+            return visit(shape.member)
+        elif kind == "map":
+            return visit(shape.value)
+        return False
+
+    result = visit(model.input_shape)
+    _shape_memo[key] = result
+    return result
+
+
 # --------------------------------------------------------------------------- handlers
 
 
@@ -653,17 +744,27 @@ class _ClientHooks:
         self.endpoint_prefix = str(model.endpoint_prefix)
         self.is_s3 = self.service == "s3"
         self.is_global = self.endpoint_prefix in _GLOBAL_SERVICES or self.service in _GLOBAL_SERVICES
+        # A client's endpoint and region never change: decide once where its
+        # requests go (the host's region for AWS endpoints, else the signing region).
+        self.scope = _scope(client)
+        self._walks: dict[str, bool] = {}
+        is_aws, host_region, _ = _host_region(_host(str(client.meta.endpoint_url)))
+        self.region = str(host_region if is_aws and host_region else client.meta.region_name)
+
+    def _may_walk(self, model: Any) -> bool:
+        walk = self._walks[model.name] = _may_name_destinations(model)
+        return walk
 
     # -- provide-client-params: the caller's parameters ----------------------------------
 
     def on_params(self, params: Mapping[str, Any], model: Any, context: dict[str, Any], **kw: Any) -> None:
-        if not _guards or not isinstance(params, Mapping):
+        if not _guards or not (type(params) is dict or isinstance(params, Mapping)):
             return
         client = self._client()
         if client is None:
             return
-        operation = str(model.name)
-        presign = bool(context.get("is_presign_request"))
+        operation = model.name
+        presign = context.get("is_presign_request", False)
         if self.is_s3 and presign and operation == "CreateBucket" and "CreateBucketConfiguration" not in params:
             # generate_presigned_post serialises as CreateBucket: it hands out an
             # upload into an existing bucket, so the bucket's region decides.
@@ -676,12 +777,17 @@ class _ClientHooks:
         if self.is_global:
             _report_global(label, self.service, context)
             return
-        if self.is_s3 and isinstance(params.get("Bucket"), str):
-            self._check_bucket(client, label, operation, params, context)
+        if self.is_s3:
+            if isinstance(params.get("Bucket"), str):
+                self._check_bucket(client, label, operation, params, context)
         else:
-            context["residency_target"] = _target(self.service, params)
-        for path, value in _destinations(params):
-            self._check_destination(client, label, path, value, context)
+            # Early, before serialisation: the client's own region. The endpoint
+            # each attempt really goes to is checked again at before-sign.
+            target = context["residency_target"] = _target(self.service, params)
+            _report(label, target, self.region, context=context)
+        if self._walks.get(operation, True) and self._may_walk(model):
+            for path, value in _destinations(params):
+                self._check_destination(client, label, path, value, context)
 
     def _check_bucket(
         self,
@@ -694,6 +800,12 @@ class _ClientHooks:
         bucket = str(params["Bucket"])
         target = bucket if bucket.startswith("arn:") else f"s3://{bucket}"
         context["residency_target"] = target
+        entry = region_cache._entries.get((self.scope, bucket))
+        if entry is not None and operation != "CreateBucket" and entry[1] >= time.monotonic():
+            # Warm cache: a plain bucket name whose region is known.
+            _report(label, target, entry[0], context=context)
+            context["residency_region"] = entry[0]
+            return
         if operation == "CreateBucket":
             config = params.get("CreateBucketConfiguration") or {}
             m = _DIRECTORY_BUCKET.match(bucket)
@@ -760,33 +872,23 @@ class _ClientHooks:
             context.setdefault("signing", {})["region"] = region
             context["residency_rerouted"] = region
 
-    # -- before-call / before-sign: the endpoint every attempt goes to -------------------
-
-    def on_before_call(self, params: Mapping[str, Any], context: dict[str, Any], model: Any, **kw: Any) -> None:
-        if not _guards or is_read_operation(str(model.name)):
-            return
-        signing = (context or {}).get("signing") or {}
-        client = self._client()
-        region = signing.get("region") or (client.meta.region_name if client is not None else None)
-        self._check_endpoint(str(model.name), str(params.get("url", "")), region, context or {})
+    # -- before-sign: the endpoint every attempt goes to ------------------------------
 
     def on_before_sign(self, request: Any, operation_name: str, region_name: str, **kw: Any) -> None:
-        if not _guards:
+        if not _guards or is_read_operation(operation_name):
             return
-        context: dict[str, Any] = getattr(request, "context", None) or {}
-        operation = str(context.get("residency_operation") or operation_name)
-        if is_read_operation(operation_name):
-            return
-        signing = context.get("signing") or {}
-        self._check_endpoint(operation, str(request.url), signing.get("region") or region_name, context)
+        context: dict[str, Any] = request.context
+        signing = context.get("signing")
+        signing_region = (signing.get("region") if signing else None) or region_name
+        self._check_endpoint(context.get("residency_operation") or operation_name, request.url, signing_region, context)
 
     def _check_endpoint(self, operation: str, url: str, signing_region: str | None, context: dict[str, Any]) -> None:
         if self.is_global:
             _report_global(context.get("residency_operation", operation), self.service, context)
             return
-        label = str(context.get("residency_operation") or operation)
+        label = str(operation)
         target = str(context.get("residency_target") or self.service)
-        host = urlsplit(url).hostname or ""
+        host = _host(url)
         is_aws, region, why = _host_region(host)
         if self.is_s3 and not is_aws:
             return  # loopback or custom S3 endpoint: the bucket's region decided
@@ -807,7 +909,7 @@ class _ClientHooks:
     # -- needs-retry: S3 says the bucket lives elsewhere -------------------------------
 
     def on_needs_retry(self, response: Any, request_dict: Mapping[str, Any], operation: Any, **kw: Any) -> None:
-        if not _guards or response is None or response[0] is None:
+        if not _guards or response is None or response[0] is None or response[0].status_code < 300:
             return
         http, parsed = response
         error = parsed.get("Error", {}) if isinstance(parsed, Mapping) else {}
