@@ -1,12 +1,63 @@
-"""The Google Cloud adapter (needs ``pip install 'eu-residency[gcp]'``). Only this package imports google-cloud-*."""
+"""The Google Cloud adapter (needs ``pip install 'eu-residency[gcp]'``).
+
+Only this package imports google-cloud-* and google-auth.
+
+* The guard (:mod:`._guard`) hooks google-auth's ``AuthorizedSession`` — the
+  transport google-cloud-storage sends every JSON and XML API call through —
+  and wraps the local signing of write URLs and POST policies.
+* The scan (:mod:`._scan`) lists Cloud Storage buckets per project (or every
+  located resource through Cloud Asset Inventory) with every place their
+  data lands.
+* :mod:`._fake_gcs` is a loopback Cloud Storage that keeps bucket locations,
+  for tests and the demo.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from residency._errors import ProviderNotInstalledError
 
 try:
+    import google.auth.transport.requests
     import google.cloud.storage  # noqa: F401
-except ImportError as exc:  # pragma: no cover
+except ImportError as exc:  # pragma: no cover - exercised by the extras test
     raise ProviderNotInstalledError("gcp", "google-cloud-storage") from exc
 
-raise ImportError("the Google Cloud adapter is not built yet")
+from ._guard import install_in_worker
+
+if TYPE_CHECKING:
+    from residency._findings import Finding
+    from residency._scan import ScanContext
+
+__all__ = ["ADAPTER", "GcpAdapter", "install_in_worker"]
+
+
+class GcpAdapter:
+    """Adapter for Google Cloud (google-cloud-storage over google-auth)."""
+
+    name = "gcp"
+
+    def sdk_locations(self) -> Iterable[str]:
+        """The Google Cloud SDK ships no location list; the catalog is the source."""
+        return []
+
+    def install_guard(self, guard: Any) -> None:
+        from ._guard import install
+
+        install(guard)
+
+    def uninstall_guard(self, guard: Any) -> None:
+        from ._guard import uninstall
+
+        uninstall(guard)
+
+    def scan(self, context: ScanContext) -> Iterator[Finding]:
+        """Yield a finding per located resource in the context's projects (see ``_scan``)."""
+        from ._scan import scan
+
+        return scan(context)
+
+
+ADAPTER = GcpAdapter()

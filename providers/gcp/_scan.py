@@ -1,0 +1,433 @@
+"""``residency scan gcp``: every place a Google Cloud project's data lands.
+
+Reached through ``load_provider("gcp").scan(context)``. Talks REST over a
+google-auth ``AuthorizedSession`` (application default credentials unless the
+context brings a session), so it needs no client library beyond
+google-cloud-storage's own dependencies.
+
+Two sources (``context.options["source"]``):
+
+``storage`` (default)
+    Projects from ``--projects`` (``context.accounts``) or every project the
+    identity can list (Cloud Resource Manager ``projects:search``). Per
+    project, on a bounded thread pool (``context.concurrency``): Cloud
+    Storage buckets (``buckets.list``; one call per 1000 buckets) and, with
+    the ``bigquery`` service, BigQuery datasets (``datasets.list``). Each
+    bucket is placed in every location its data lands: a region; a
+    multi-region (``EU`` is inside the EU, ``US`` and ``ASIA`` are not); a
+    predefined dual-region expanded to its two regions (``EUR4`` =
+    europe-north1 + europe-west4); a custom dual-region's
+    ``customPlacementConfig.dataLocations``. A bucket without a location is
+    in ``US``, where Cloud Storage puts it.
+``asset-inventory``
+    Cloud Asset Inventory ``searchAllResources`` over ``context.options["scope"]``
+    (``organizations/123``, ``folders/456`` or ``projects/p``; default: each
+    project of ``--projects``): every resource type that has a location, not
+    only buckets — BigQuery datasets, disks, instances (zones are placed in
+    their region), databases … Buckets whose reported location is a
+    multi-region are read once more from Cloud Storage, because a custom
+    dual-region is reported as its multi-region. Resources with no location
+    or ``global`` are counted in the notes, not judged.
+
+Anything unreadable (a project without permission, an API that fails) is an
+``unknown`` finding with the reason; a project where the BigQuery API is not
+enabled has no datasets and is only noted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import attrs
+import google.auth
+import google.auth.exceptions
+from google.auth.credentials import AnonymousCredentials
+from google.auth.transport.requests import AuthorizedSession
+
+from residency._catalog import Location, catalog, lookup_location
+from residency._errors import ProviderError
+from residency._findings import Finding, evaluate, unreadable
+from residency._scan import ScanContext
+
+from ._guard import location_from_metadata
+
+__all__ = ["SERVICES", "SOURCES", "bucket_placements", "scan"]
+
+#: services the per-project source covers (``--services``)
+SERVICES = ("storage", "bigquery")
+#: where the inventory comes from (``--source``)
+SOURCES = ("storage", "asset-inventory")
+
+_STORAGE = "https://storage.googleapis.com"
+_CRM = "https://cloudresourcemanager.googleapis.com"
+_ASSET = "https://cloudasset.googleapis.com"
+_BIGQUERY = "https://bigquery.googleapis.com"
+_SCOPES = ["https://www.googleapis.com/auth/cloud-platform.read-only"]
+_ZONE = re.compile(r"^(?P<region>[a-z]+-[a-z]+\d+)-[a-z]$")
+_MULTI_REGIONS = frozenset({"us", "eu", "asia"})
+_BUCKET_ASSET = "storage.googleapis.com/Bucket"
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str, reason: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"HTTP {status}: {message}" if message else f"HTTP {status}")
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@attrs.define
+class _Endpoints:
+    storage: str
+    crm: str
+    asset: str
+    bigquery: str
+
+    @classmethod
+    def for_context(cls, ctx: ScanContext) -> _Endpoints:
+        if ctx.endpoint_url:
+            base = ctx.endpoint_url.rstrip("/")
+            return cls(base, base, base, base)
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        storage = (emulator if "://" in emulator else "http://" + emulator).rstrip("/") if emulator else _STORAGE
+        return cls(storage, _CRM, _ASSET, _BIGQUERY)
+
+
+def _session(ctx: ScanContext, endpoints: _Endpoints) -> Any:
+    if ctx.session is not None:
+        return ctx.session
+    if _is_loopback(endpoints.storage) and _is_loopback(endpoints.crm):
+        return AuthorizedSession(AnonymousCredentials())  # type: ignore[no-untyped-call]
+    try:
+        credentials, _ = google.auth.default(scopes=_SCOPES)
+    except google.auth.exceptions.DefaultCredentialsError as exc:
+        raise ProviderError(
+            "no Google Cloud credentials: run 'gcloud auth application-default login' or set "
+            f"GOOGLE_APPLICATION_CREDENTIALS ({exc})"
+        ) from exc
+    return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+
+
+def _get(session: Any, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+    try:
+        response = session.request("GET", url, params=dict(params or {}), timeout=60)
+    except Exception as exc:
+        raise _HttpError(0, f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code != 200:
+        message, reason = "", ""
+        try:
+            err = response.json().get("error", {})
+            message = str(err.get("message", ""))
+            reason = str((err.get("errors") or [{}])[0].get("reason", "") or err.get("status", ""))
+            for detail in err.get("details") or ():
+                reason = str(detail.get("reason") or reason)
+        except (ValueError, AttributeError):
+            message = response.text[:200]
+        raise _HttpError(response.status_code, message, reason)
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def _pages(session: Any, url: str, key: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    token = ""
+    while True:
+        page = _get(session, url, {**params, **({"pageToken": token} if token else {})})
+        yield from page.get(key) or ()
+        token = str(page.get("nextPageToken") or "")
+        if not token:
+            return
+
+
+# --------------------------------------------------------------------------- placements
+
+
+def _region_of(code: str) -> Location:
+    """A catalog location for ``code``; a zone (``europe-west3-a``) is placed in its region."""
+    hit = catalog().get("gcp", code)
+    if hit is not None:
+        return hit
+    m = _ZONE.match(code.strip().lower())
+    if m:
+        region = catalog().get("gcp", m.group("region"))
+        if region is not None:
+            return attrs.evolve(region, code=code.lower(), name=f"{region.name} zone {code.lower()}", kind="region")
+    return lookup_location("gcp", code)
+
+
+def bucket_placements(meta: Mapping[str, Any]) -> list[tuple[Location, str]]:
+    """Every ``(location, role)`` a bucket's data lands in, from its JSON resource.
+
+    >>> [(loc.code, role) for loc, role in bucket_placements({"location": "EUR8", "locationType": "dual-region"})]
+    [('europe-west3', 'dual-region eur8'), ('europe-west6', 'dual-region eur8')]
+    >>> [(loc.code, role) for loc, role in bucket_placements({})]
+    [('us', 'bucket (no location: US)')]
+    """
+    loc = location_from_metadata(meta)
+    if not meta.get("location"):
+        return [(loc, "bucket (no location: US)")]
+    if loc.kind == "dual-region" and loc.members:
+        role = f"dual-region {loc.code}" if loc.source != "members" else "custom dual-region"
+        return [(_region_of(m), role) for m in loc.members]
+    return [(loc, "bucket" if loc.kind == "region" else f"bucket ({loc.kind})")]
+
+
+# --------------------------------------------------------------------------- the scanner
+
+
+class _Scanner:
+    def __init__(self, ctx: ScanContext) -> None:
+        self.ctx = ctx
+        self.policy = ctx.policy
+        self.source = str(ctx.options.get("source") or "storage")
+        if self.source not in SOURCES:
+            raise ProviderError(f"unknown gcp source {self.source!r}; expected one of {', '.join(SOURCES)}")
+        unknown = set(ctx.services or ()) - set(SERVICES)
+        if unknown and self.source == "storage":
+            raise ProviderError(f"unknown gcp service(s) {', '.join(sorted(unknown))}; expected {', '.join(SERVICES)}")
+        self.services = set(ctx.services or SERVICES)
+        self.endpoints = _Endpoints.for_context(ctx)
+        self.session = _session(ctx, self.endpoints)
+
+    def finding(
+        self,
+        project: str,
+        service: str,
+        resource_type: str,
+        resource_id: str,
+        placements: Iterable[tuple[Location, str]],
+        *,
+        labels: Mapping[str, str] | None = None,
+        region: str = "",
+        name: str = "",
+    ) -> Finding:
+        return evaluate(
+            self.policy,
+            provider="gcp",
+            account=project,
+            service=service,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            placements=list(placements),
+            tags=dict(labels or {}),
+            region=region,
+            name=name,
+            today=self.ctx.today,
+        )
+
+    def gap(self, project: str, service: str, what: str, exc: BaseException) -> Finding:
+        return unreadable(
+            provider="gcp",
+            account=project,
+            service=service,
+            resource_type=what,
+            resource_id=f"projects/{project}" if project else what,
+            error=str(exc),
+            policy=self.policy.name,
+        )
+
+    def projects(self) -> list[str]:
+        if self.ctx.accounts:
+            return list(dict.fromkeys(self.ctx.accounts))
+        try:
+            found = [
+                str(p["projectId"])
+                for p in _pages(self.session, f"{self.endpoints.crm}/v3/projects:search", "projects", {})
+                if p.get("state", "ACTIVE") == "ACTIVE" and p.get("projectId")
+            ]
+        except _HttpError as exc:
+            raise ProviderError(f"cannot list Google Cloud projects ({exc}); name them with --projects") from exc
+        if not found:
+            raise ProviderError("the credentials can list no Google Cloud project; name them with --projects")
+        return found
+
+    # ---- per-project source
+
+    def buckets(self, project: str) -> list[Finding]:
+        out = []
+        url = f"{self.endpoints.storage}/storage/v1/b"
+        params = {
+            "project": project,
+            "maxResults": "1000",
+            "fields": "items(name,location,locationType,customPlacementConfig,labels),nextPageToken",
+        }
+        for meta in _pages(self.session, url, "items", params):
+            name = str(meta.get("name", ""))
+            out.append(
+                self.finding(
+                    project,
+                    "storage",
+                    "bucket",
+                    f"gs://{name}",
+                    bucket_placements(meta),
+                    labels=meta.get("labels"),
+                    region=str(meta.get("location", "")).lower(),
+                    name=name,
+                )
+            )
+        return out
+
+    def datasets(self, project: str) -> list[Finding]:
+        url = f"{self.endpoints.bigquery}/bigquery/v2/projects/{quote(project, safe='')}/datasets"
+        try:
+            items = list(_pages(self.session, url, "datasets", {"all": "true", "maxResults": "1000"}))
+        except _HttpError as exc:
+            if exc.status == 403 and exc.reason in ("accessNotConfigured", "SERVICE_DISABLED"):
+                self.ctx.notes.append(f"gcp {project}: BigQuery API not enabled, no datasets")
+                return []
+            raise
+        out = []
+        for ds in items:
+            ref = ds.get("datasetReference") or {}
+            ident = f"{ref.get('projectId', project)}:{ref.get('datasetId', '')}"
+            loc = _region_of(str(ds.get("location") or ""))
+            out.append(
+                self.finding(
+                    project,
+                    "bigquery",
+                    "dataset",
+                    ident,
+                    [(loc, "dataset")],
+                    labels=ds.get("labels"),
+                    region=loc.code,
+                    name=str(ref.get("datasetId", "")),
+                )
+            )
+        return out
+
+    def units(
+        self, projects: list[str]
+    ) -> list[tuple[str, Callable[[], list[Finding]], Callable[[BaseException], Finding]]]:
+        units: list[tuple[str, Callable[[], list[Finding]], Callable[[BaseException], Finding]]] = []
+        for p in projects:
+            if "storage" in self.services:
+                units.append(
+                    (
+                        f"{p} storage",
+                        lambda p=p: self.buckets(p),  # type: ignore[misc]
+                        lambda e, p=p: self.gap(p, "storage", "buckets", e),  # type: ignore[misc]
+                    )
+                )
+            if "bigquery" in self.services:
+                units.append(
+                    (
+                        f"{p} bigquery",
+                        lambda p=p: self.datasets(p),  # type: ignore[misc]
+                        lambda e, p=p: self.gap(p, "bigquery", "datasets", e),  # type: ignore[misc]
+                    )
+                )
+        return units
+
+    # ---- asset inventory source
+
+    def scopes(self) -> list[str]:
+        scope = self.ctx.options.get("scope")
+        if scope:
+            return [str(scope)]
+        if self.ctx.accounts:
+            return [f"projects/{p}" for p in self.ctx.accounts]
+        raise ProviderError(
+            "--source asset-inventory needs a scope: --scope organizations/ID, folders/ID or projects/ID "
+            "(or --projects)"
+        )
+
+    def assets(self, scope: str) -> list[Finding]:
+        url = f"{self.endpoints.asset}/v1/{scope}:searchAllResources"
+        params: dict[str, str] = {"pageSize": "500", "readMask": "name,assetType,project,location,labels,displayName"}
+        if self.ctx.services:
+            params["assetTypes"] = ",".join(self.ctx.services)
+        out = []
+        skipped = 0
+        for r in _pages(self.session, url, "results", params):
+            code = str(r.get("location") or "").strip().lower()
+            if not code or code == "global":
+                skipped += 1
+                continue
+            asset_type = str(r.get("assetType", ""))
+            service = asset_type.split("/", 1)[0].removesuffix(".googleapis.com")
+            resource_type = asset_type.rsplit("/", 1)[-1].lower()
+            project = str(r.get("project") or scope).removeprefix("projects/")
+            name = str(r.get("name", ""))
+            placements: list[tuple[Location, str]] = [(_region_of(code), resource_type)]
+            if asset_type == _BUCKET_ASSET and code in _MULTI_REGIONS:
+                placements = self._bucket_detail(name.rsplit("/", 1)[-1], placements)
+            out.append(
+                self.finding(
+                    project,
+                    service,
+                    resource_type,
+                    name,
+                    placements,
+                    labels=r.get("labels"),
+                    region=code,
+                    name=str(r.get("displayName") or name.rsplit("/", 1)[-1]),
+                )
+            )
+        if skipped:
+            self.ctx.notes.append(f"gcp {scope}: {skipped} resource(s) with no location or 'global' not judged")
+        return out
+
+    def _bucket_detail(self, bucket: str, fallback: list[tuple[Location, str]]) -> list[tuple[Location, str]]:
+        try:
+            meta = _get(self.session, f"{self.endpoints.storage}/storage/v1/b/{quote(bucket, safe='')}")
+        except _HttpError as exc:
+            self.ctx.notes.append(f"gcp gs://{bucket}: custom placement not checked ({exc})")
+            return fallback
+        return bucket_placements(meta)
+
+
+def scan(ctx: ScanContext) -> Iterator[Finding]:
+    """Yield a finding for every located resource (and every unreadable part) of the Google Cloud scope in ``ctx``."""
+    scanner = _Scanner(ctx)
+    if ctx.regions:
+        ctx.notes.append("gcp: --regions does not apply; every location is scanned")
+    units: list[tuple[str, Callable[[], list[Finding]], Callable[[BaseException], Finding]]]
+    if scanner.source == "asset-inventory":
+        scopes = scanner.scopes()
+        ctx.accounts_scanned.extend(scopes)
+        units = [
+            (s, lambda s=s: scanner.assets(s), lambda e, s=s: scanner.gap("", "cloudasset", s, e))  # type: ignore[misc]
+            for s in scopes
+        ]
+    else:
+        projects = scanner.projects()  # raises ProviderError before anything is yielded
+        ctx.accounts_scanned.extend(projects)
+        units = scanner.units(projects)
+    return _run(units, ctx.concurrency, ctx.progress)
+
+
+def _run(
+    units: list[tuple[str, Callable[[], list[Finding]], Callable[[BaseException], Finding]]],
+    concurrency: int,
+    progress: Callable[[int, int, str], None] | None,
+) -> Iterator[Finding]:
+    total = len(units)
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, total or 1)), thread_name_prefix="gcp-scan") as pool:
+        futures: dict[Future[list[Finding]], tuple[str, Callable[[BaseException], Finding]]] = {
+            pool.submit(work): (label, on_error) for label, work, on_error in units
+        }
+        for done, fut in enumerate(as_completed(futures), start=1):
+            label, on_error = futures[fut]
+            try:
+                found = fut.result()
+            except _HttpError as exc:
+                found = [on_error(exc)]
+            if progress is not None:
+                progress(done, total, label)
+            yield from found
