@@ -379,6 +379,17 @@ def load_policy(policy: str | pathlib.Path | Policy) -> Policy:
     return parse_policy(entry.read_text("utf-8"), source=f"builtin:{name}", default_name=name)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as text, so a bad date is reported with its key."""
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 def _err(source: str, key: str | None, problem: str) -> PolicyError:
     return PolicyError(source, key, problem)
 
@@ -447,7 +458,7 @@ def parse_policy(
     """Parse and validate a policy from YAML/JSON text or an already-parsed mapping."""
     if isinstance(text, str):
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
