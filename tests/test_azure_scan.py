@@ -170,3 +170,16 @@ def test_scan_lists_subscriptions_when_none_given(fake_arm: FakeArm) -> None:
     _, ctx = _scan(fake_arm)
     assert any(r.path == "/subscriptions" for r in fake_arm.requests)
     assert set(ctx.accounts_scanned) == {EU_SUB, US_SUB}
+
+
+def test_demo_scans_and_guards_with_nothing_stored() -> None:
+    import io
+
+    from residency.providers.azure._scan_demo import demo_context, demo_environment, guard_demo
+
+    out = io.StringIO()
+    with demo_environment() as env:
+        found = {f.resource_id: f.status for f in ADAPTER.scan(demo_context(env))}
+        assert {k: v for k, v in found.items() if k in env.expected} == env.expected
+        assert guard_demo(env, out), out.getvalue()
+    assert "blocked: PUT Microsoft.Resources/resourceGroups" in out.getvalue()

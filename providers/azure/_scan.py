@@ -14,7 +14,9 @@ Called by the scan engine with a :class:`residency._scan.ScanContext`:
   ``source="resource-graph"`` (one Azure Resource Graph query across up to
   1,000 subscriptions at a time, 1,000 rows a page, properties included);
   ``client_kwargs`` (extra keyword arguments for every management client,
-  e.g. ``connection_verify``); ``data_boundary=False`` skips the tenant read.
+  e.g. ``connection_verify``); ``data_boundary=False`` skips the tenant read;
+  ``object_replication=False`` skips the per-account object-replication
+  look-up (the largest share of requests in storage-heavy subscriptions).
 
 Where data lands beyond a resource's own ``location``:
 
@@ -281,7 +283,9 @@ def _graph_rows(credential: Any, subs: list[str], client_kwargs: Mapping[str, An
 Placements = list[tuple[str | None, str]]
 
 
-def _placements(res: Resource, client: Any, accounts: Mapping[str, Resource]) -> Placements:
+def _placements(
+    res: Resource, client: Any, accounts: Mapping[str, Resource], object_replication: bool = True
+) -> Placements:
     """Every ``(location, role)`` of one resource, reading its replicas where needed."""
     kind = res.type_key
     role = {
@@ -296,7 +300,8 @@ def _placements(res: Resource, client: Any, accounts: Mapping[str, Resource]) ->
         if geo:
             out.append((secondary, f"geo-redundant secondary ({res.sku})"))
         version = API_VERSIONS["microsoft.storage"]
-        for pol in _get_list(client, f"{res.id}/objectReplicationPolicies", version):
+        policies = _get_list(client, f"{res.id}/objectReplicationPolicies", version) if object_replication else []
+        for pol in policies:
             p = pol.get("properties") or {}
             source = str(p.get("sourceAccount") or "")
             dest = str(p.get("destinationAccount") or "")
@@ -356,12 +361,13 @@ def _finding(policy: Policy, res: Resource, placements: Placements, today: Any) 
     )
 
 
-def _needs_lookup(res: Resource) -> bool:
+def _needs_lookup(res: Resource, object_replication: bool) -> bool:
     kind = res.type_key
     if kind == "microsoft.documentdb/databaseaccounts":
         return res.properties is None or "locations" not in res.properties
+    if kind == "microsoft.storage/storageaccounts":
+        return object_replication
     return kind in (
-        "microsoft.storage/storageaccounts",
         "microsoft.sql/servers",
         "microsoft.sql/servers/databases",
         "microsoft.containerregistry/registries",
@@ -428,7 +434,9 @@ def scan(context: Any) -> Iterator[Finding]:
                     policy=policy.name,
                 )
                 continue
-            yield from _evaluate_subscription(pool, policy, got, client_for(sub), today)
+            yield from _evaluate_subscription(
+                pool, policy, got, client_for(sub), today, bool(options.get("object_replication", True))
+            )
             if progress is not None:
                 progress(done, len(subs), sub)
 
@@ -481,7 +489,12 @@ def _list_all(
 
 
 def _evaluate_subscription(
-    pool: ThreadPoolExecutor, policy: Policy, resources: list[Resource], client: Any, today: Any
+    pool: ThreadPoolExecutor,
+    policy: Policy,
+    resources: list[Resource],
+    client: Any,
+    today: Any,
+    object_replication: bool,
 ) -> Iterator[Finding]:
     accounts: dict[str, Resource] = {}
     for r in resources:
@@ -490,10 +503,10 @@ def _evaluate_subscription(
             accounts[r.name.lower()] = r
     lookups: dict[Future[Placements], Resource] = {}
     for res in resources:
-        if _needs_lookup(res):
-            lookups[pool.submit(_placements, res, client, accounts)] = res
+        if _needs_lookup(res, object_replication):
+            lookups[pool.submit(_placements, res, client, accounts, object_replication)] = res
         else:
-            yield _finding(policy, res, _placements(res, client, accounts), today)
+            yield _finding(policy, res, _placements(res, client, accounts, object_replication), today)
     for fut in list(lookups):
         res = lookups[fut]
         exc = fut.exception()
