@@ -87,7 +87,9 @@ class FakeGcsServer:
     reached it, in order; ``requests`` lists ``(method, path_and_query)`` of
     every request. ``assets`` are what ``searchAllResources`` returns;
     ``projects`` the project ids ``projects:search`` returns (every project
-    that owns a bucket is added).
+    that owns a bucket is added); ``denied_projects`` answer 403 to bucket and
+    dataset listings, ``bigquery_disabled`` answer BigQuery's "API not
+    enabled" 403.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -100,6 +102,7 @@ class FakeGcsServer:
         self.datasets: dict[str, list[dict[str, Any]]] = {}
         self.projects: list[str] = []
         self.denied_projects: set[str] = set()
+        self.bigquery_disabled: set[str] = set()
         self._uploads: dict[str, dict[str, Any]] = {}
         self._generation = itertools.count(1)
         handler = type("_Handler", (_Handler,), {"fake": self})
@@ -143,6 +146,7 @@ class FakeGcsServer:
             self.datasets.clear()
             self.projects.clear()
             self.denied_projects.clear()
+            self.bigquery_disabled.clear()
             self._uploads.clear()
 
     # ------------------------------------------------------------------ seeding
@@ -362,7 +366,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _error(403, f"permission denied on project {project}")
             with fake._lock:
                 items = [_public(b) for b in fake.buckets.values() if not project or b["_project"] == project]
-            raise _Reply(200, {"kind": "storage#buckets", "items": items})
+            size = int(query.get("maxResults") or 1000)
+            start = int(query.get("pageToken") or 0)
+            page: dict[str, Any] = {"kind": "storage#buckets", "items": items[start : start + size]}
+            if start + size < len(items):
+                page["nextPageToken"] = str(start + size)
+            raise _Reply(200, page)
         if len(parts) < 2 or parts[0] != "b":
             raise _error(404, f"no such JSON API path {rest}")
         bucket = unquote(parts[1])
@@ -498,6 +507,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _datasets(self, project: str, query: dict[str, str]) -> None:
         if project in self.fake.denied_projects:
             raise _error(403, f"permission denied on project {project}")
+        if project in self.fake.bigquery_disabled:
+            reply = _error(403, f"BigQuery API has not been used in project {project} or it is disabled")
+            assert isinstance(reply.body, dict)
+            reply.body["error"]["errors"][0]["reason"] = "accessNotConfigured"
+            raise reply
         raise _Reply(200, {"kind": "bigquery#datasetList", "datasets": self.fake.datasets.get(project, [])})
 
     # ------------------------------------------------------------------ XML API
