@@ -18,9 +18,10 @@ import argparse
 import collections
 import time
 
-from residency._scan import make_context
 from residency.providers.azure import ADAPTER
 from residency.providers.azure._fake_arm import FakeArm, seed_bulk
+
+from residency._scan import make_context
 
 SUB = "00000000-0000-0000-0000-0000000b0001"
 

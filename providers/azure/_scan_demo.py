@@ -70,7 +70,7 @@ def guard_demo(env: DemoEnvironment, out: TextIO) -> bool:
     from azure.mgmt.resource.resources import ResourceManagementClient
 
     ok = True
-    rm = ResourceManagementClient(env.arm.credential, EU_SUB, **env.arm.client_kwargs())  # type: ignore[arg-type]
+    rm = ResourceManagementClient(env.arm.credential, EU_SUB, **env.arm.client_kwargs())
     before = len(env.arm.writes())
     with guard(policy="eu", providers=["azure"]):
         rm.resource_groups.create_or_update("rg-new-eu", {"location": "westeurope"})
