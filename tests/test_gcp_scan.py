@@ -243,7 +243,7 @@ def test_adapter_scan_entry_point(fake_gcs: FakeGcsServer) -> None:
 
     support.seed_buckets(fake_gcs)
     ctx = make_context("gcp", "eu", endpoint_url=fake_gcs.url, services=["storage"])
-    findings = list(residency.load_provider("gcp").scan(ctx))  # type: ignore[attr-defined]
+    findings = list(residency.load_provider("gcp").scan(ctx))
     assert sum(f.status == "violation" for f in findings) == 6
 
 
@@ -254,3 +254,26 @@ def test_scan_is_not_blocked_by_a_guard(fake_gcs: FakeGcsServer) -> None:
     with residency.guard("eu", providers=["gcp"]):
         findings, _ = run(fake_gcs)
     assert len([f for f in findings if f.service == "storage"]) == len(support.SEEDED)
+
+
+def test_demo_estate_and_guard_steps() -> None:
+    import io
+
+    from residency.providers.gcp import _scan_demo as estate
+
+    with estate.demo_environment() as fake:
+        made = estate.seed_estate(fake)
+        assert len(made["buckets"]) == len(estate.ESTATE)
+        ctx = make_context("gcp", "eu", endpoint_url=fake.url)
+        findings = list(scan(ctx))
+        assert sorted(f.resource_id for f in findings if f.status == "violation") == [
+            "acme-data:us_marketing",
+            "gs://acme-dual-london",
+            "gs://acme-eur5-reports",
+            "gs://acme-eur8-archive",
+            "gs://acme-us-analytics",
+        ]
+        out = io.StringIO()
+        assert estate.guard_steps(fake, out), out.getvalue()
+        assert out.getvalue().count("BLOCKED") == 6
+        assert fake.stored == [("acme-eu-orders", "a.json", 2)]

@@ -48,6 +48,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,7 +90,8 @@ class FakeGcsServer:
     ``projects`` the project ids ``projects:search`` returns (every project
     that owns a bucket is added); ``denied_projects`` answer 403 to bucket and
     dataset listings, ``bigquery_disabled`` answer BigQuery's "API not
-    enabled" 403.
+    enabled" 403. ``latency`` (seconds) delays every answer, to measure
+    concurrency.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -103,6 +105,7 @@ class FakeGcsServer:
         self.projects: list[str] = []
         self.denied_projects: set[str] = set()
         self.bigquery_disabled: set[str] = set()
+        self.latency = 0.0
         self._uploads: dict[str, dict[str, Any]] = {}
         self._generation = itertools.count(1)
         handler = type("_Handler", (_Handler,), {"fake": self})
@@ -279,6 +282,8 @@ def _public(resource: Mapping[str, Any]) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeGcsServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without this, Nagle waits for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -308,6 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         with self.fake._lock:
             self.fake.requests.append((self.command, self.path))
+        if self.fake.latency:
+            time.sleep(self.fake.latency)
         split = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         try:
@@ -408,13 +415,13 @@ class _Handler(BaseHTTPRequestHandler):
             new = fake._store(dst_bucket, dst_name, data, meta)
             if parts[4] == "copyTo":
                 raise _Reply(200, new)
-            size = str(len(data))
+            length = str(len(data))
             raise _Reply(
                 200,
                 {
                     "kind": "storage#rewriteResponse",
-                    "totalBytesRewritten": size,
-                    "objectSize": size,
+                    "totalBytesRewritten": length,
+                    "objectSize": length,
                     "done": True,
                     "resource": new,
                 },
