@@ -451,7 +451,7 @@ def write_sarif(report: Report, out: TextIO) -> None:
                 "resourceType": f.resource_type,
                 "locations": [loc.code for loc in f.locations],
                 "countries": list(f.countries),
-                "tags": dict(f.tags),
+                "resourceTags": dict(f.tags),  # SARIF reserves "tags" for a list of strings
             },
         }
         if f.status == "waived":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -60,6 +61,8 @@ def demo_environment() -> Iterator[str]:
     try:
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
+        # moto keeps its state per process: start the estate from nothing, even on a second run
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
         os.environ.update(_ENV)
         os.environ.pop("AWS_PROFILE", None)
         os.environ["AWS_ENDPOINT_URL"] = url
