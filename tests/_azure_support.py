@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from residency.providers.azure import configure
+from residency.providers.azure import _accounts, configure
 from residency.providers.azure._azurite import Azurite, find_azurite
 from residency.providers.azure._fake_arm import FakeArm
 
@@ -63,6 +63,11 @@ def no_azure_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for k in list(os.environ):
         if k.startswith(("AZURE_", "IDENTITY_ENDPOINT", "MSI_", "IMDS_")):
             monkeypatch.delenv(k)
+
+    def no_real_identity() -> object:
+        raise RuntimeError("tests never use a real Azure identity: configure an account resolver")
+
+    monkeypatch.setattr(_accounts, "new_default_credential", no_real_identity)
     configure()
     yield
     configure()

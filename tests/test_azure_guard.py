@@ -110,6 +110,24 @@ def test_storage_account_geo_secondary_is_checked(arm: FakeArm) -> None:
     assert [p.rsplit("/", 1)[-1] for p in _puts(arm)] == ["eugrs"]
 
 
+def test_storage_sku_update_checks_the_existing_accounts_pair(arm: FakeArm) -> None:
+    configure(account_locations=ACCOUNTS)
+    path = f"/subscriptions/{SUB}/resourceGroups/rg-eu/providers/Microsoft.Storage/storageAccounts/euacct"
+    url = f"https://management.azure.com{path}?api-version=2023-05-01"
+    nl_only = residency.parse_policy({"name": "nl", "allow": ["NL"]})
+    with residency.guard(nl_only):
+        check_request(None, RestHttpRequest("PATCH", url, json={"sku": {"name": "Standard_LRS"}}))
+        with pytest.raises(ResidencyViolation) as info:
+            check_request(None, RestHttpRequest("PATCH", url, json={"sku": {"name": "Standard_GZRS"}}))
+    assert info.value.location == "northeurope"
+
+
+def test_default_resolver_never_falls_back_to_a_real_identity_in_tests() -> None:
+    configure()
+    with residency.guard("eu"), pytest.raises(ResidencyViolation, match="never use a real Azure identity"):
+        check_request(None, HttpRequest("PUT", "https://someacct.blob.core.windows.net/c/b"))
+
+
 def test_cosmos_locations_and_any_resource_type(arm: FakeArm) -> None:
     rm = _rm(arm)
     rid = f"/subscriptions/{SUB}/resourceGroups/rg-eu/providers/Microsoft.DocumentDB/databaseAccounts/cosmos"

@@ -129,6 +129,13 @@ class ChainedAccountResolver:
         return None
 
 
+def new_default_credential() -> object:
+    """``DefaultAzureCredential()`` (environment, workload identity, managed identity, Azure CLI …)."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
 def _is_sync_token_credential(obj: object) -> bool:
     import inspect
 
@@ -169,9 +176,7 @@ class ArmAccountResolver:
 
     def _default_credential(self) -> object:
         if self._credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            self._credential = DefaultAzureCredential()
+            self._credential = new_default_credential()
         return self._credential
 
     def resolve(self, account: str, credential: object | None = None) -> AccountLocations | None:

@@ -523,8 +523,11 @@ def _patched_run(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _patched_async_run(original: Callable[..., Any]) -> Callable[..., Any]:
     async def run(self: Any, request: Any, **kwargs: Any) -> Any:
-        # An account lookup is blocking network I/O: keep it off the event loop.
-        await asyncio.to_thread(check_request, self, request)
+        if str(getattr(request, "method", "GET")).upper() in _READ_METHODS:
+            check_request(self, request)  # reads never look anything up
+        else:
+            # An account lookup is blocking network I/O: keep it off the event loop.
+            await asyncio.to_thread(check_request, self, request)
         return await original(self, request, **kwargs)
 
     run.__wrapped__ = original  # type: ignore[attr-defined]

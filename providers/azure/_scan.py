@@ -53,6 +53,7 @@ import attrs
 from residency._findings import Finding, evaluate, unreadable
 from residency._policy import Policy
 
+from . import _accounts
 from ._accounts import geo_secondary
 
 __all__ = [
@@ -386,9 +387,7 @@ def scan(context: Any) -> Iterator[Finding]:
         client_kwargs["base_url"] = context.endpoint_url
     credential = context.session
     if credential is None:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
+        credential = _accounts.new_default_credential()
     source = str(options.get("source") or "resources")
     if source not in ("resources", "resource-graph"):
         from residency._errors import ProviderError
