@@ -683,3 +683,69 @@ def test_host_parsing() -> None:
     assert h("127.0.0.1") == (False, None, None)
     assert aws_guard._is_loopback("127.0.0.1")
     assert aws_guard._is_loopback("localhost")
+
+
+def test_presigned_read_with_a_write_method_is_a_write(buckets: dict[str, str]) -> None:
+    s3 = boto3.client("s3", region_name=EU)
+    with residency.guard(policy="eu"):
+        with pytest.raises(ResidencyViolation, match=r"GetObject \(presigned PUT URL\) to s3://us-bkt"):
+            s3.generate_presigned_url("get_object", Params={"Bucket": "us-bkt", "Key": "k"}, HttpMethod="PUT")
+        s3.generate_presigned_url("get_object", Params={"Bucket": "eu-bkt", "Key": "k"}, HttpMethod="PUT")
+
+
+def test_resource_named_in_another_region_than_the_client(aws: None) -> None:
+    """A topic ARN or queue URL in us-east-1, called through an EU client."""
+    topic = boto3.client("sns", region_name=US).create_topic(Name="t")["TopicArn"]
+    url = boto3.client("sqs", region_name=US).create_queue(QueueName="q")["QueueUrl"]
+    with residency.guard(policy="eu"):
+        with pytest.raises(ResidencyViolation, match=f"Publish to {topic}: us-east-1"):
+            boto3.client("sns", region_name=EU).publish(TopicArn=topic, Message="hi")
+        with pytest.raises(ResidencyViolation, match="SendMessage"):
+            boto3.client("sqs", region_name=EU).send_message(QueueUrl=url, MessageBody="hi")
+
+
+def test_destination_buckets_named_by_other_services(buckets: dict[str, str]) -> None:
+    """Firehose delivery to a US bucket, DynamoDB export and Athena output (s3:// URI) to it."""
+    with residency.guard(policy="eu"):
+        with pytest.raises(ResidencyViolation, match=r"s3://us-bkt \(ExtendedS3DestinationConfiguration.BucketARN\)"):
+            boto3.client("firehose", region_name=EU).create_delivery_stream(
+                DeliveryStreamName="s",
+                ExtendedS3DestinationConfiguration={
+                    "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                    "BucketARN": "arn:aws:s3:::us-bkt",
+                },
+            )
+        with pytest.raises(ResidencyViolation, match=r"s3://us-bkt \(S3Bucket\)"):
+            boto3.client("dynamodb", region_name=EU).export_table_to_point_in_time(
+                TableArn="arn:aws:dynamodb:eu-west-1:123456789012:table/t", S3Bucket="us-bkt"
+            )
+        with pytest.raises(ResidencyViolation, match=r"ResultConfiguration\.OutputLocation"):
+            boto3.client("athena", region_name=EU).start_query_execution(
+                QueryString="select 1", ResultConfiguration={"OutputLocation": "s3://us-bkt/results/"}
+            )
+        # Reading from a US bucket into an EU service is not an export.
+        boto3.client("firehose", region_name=EU).create_delivery_stream(
+            DeliveryStreamName="ok",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                "BucketARN": "arn:aws:s3:::eu-bkt",
+            },
+        )
+    assert boto3.client("firehose", region_name=EU).list_delivery_streams()["DeliveryStreamNames"] == ["ok"]
+
+
+def test_user_maps_are_not_destinations(aws: None) -> None:
+    """Tags, items and attributes are the caller's data: a value 'us-east-1' there is not a region."""
+    with residency.guard(policy="eu"):
+        sqs = boto3.client("sqs", region_name=EU)
+        sqs.create_queue(QueueName="q", tags={"Region": "us-east-1"})
+        ddb = boto3.client("dynamodb", region_name=EU)
+        ddb.create_table(TableName="t", **TABLE)
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "region": {"S": "us-east-1"}})
+
+
+def test_lowercase_region_keys(aws: None) -> None:
+    """ECR replication rules spell it 'region'."""
+    config = {"rules": [{"destinations": [{"region": US, "registryId": "123456789012"}]}]}
+    with residency.guard(policy="eu"), pytest.raises(ResidencyViolation, match="destinations"):
+        boto3.client("ecr", region_name=EU).put_replication_configuration(replicationConfiguration=config)

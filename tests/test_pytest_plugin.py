@@ -6,6 +6,10 @@ The inner test file writes to a bucket in Zurich (eu-central-2): allowed by
 
 from __future__ import annotations
 
+import pathlib
+import runpy
+import sys
+
 import pytest
 
 import residency
@@ -193,3 +197,23 @@ def test_guard_is_torn_down_when_the_test_fails(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
+
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_example_app_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["app_guard.py"])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(str(EXAMPLES / "app_guard.py"), run_name="__main__")
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "stored in reports-frankfurt (eu-central-1)" in out
+    assert "blocked: PutObject to s3://reports-virginia: us-east-1" in out
+    assert "audit mode recorded 1 violation(s)" in out
+
+
+def test_example_pytest_file_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_example_app=(EXAMPLES / "test_example_app.py").read_text("utf-8"))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--residency-policy", "eu")
+    result.assert_outcomes(passed=6)

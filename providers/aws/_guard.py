@@ -154,8 +154,14 @@ _REGION = re.compile(r"^[a-z]{2}(?:-(?:gov|iso|isob|isoe|isof))?-[a-z]+-\d+$")
 _DIRECTORY_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*--(?P<zone>[a-z0-9-]+)--x-s3$")
 _AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
 # Parameter keys whose string value names a region data is written to.
-_REGION_KEY = re.compile(r"(?:^|[a-z])Region(?:Name)?$")
-_DESTINATION_PATH = re.compile(r"destination|target|replica|replication", re.IGNORECASE)
+_REGION_KEY = re.compile(r"region(?:name)?s?$", re.IGNORECASE)
+_DESTINATION_PATH = re.compile(
+    r"destination|target|replica|replication|output|export|result|report|delivery|logging", re.IGNORECASE
+)
+# Where a parameter names what is read, not written (a copy's source, a job's input).
+_SOURCE_KEY = re.compile(r"source|input", re.IGNORECASE)
+# Keys whose value is a bucket name data is written to, wherever they appear.
+_BUCKET_KEYS = frozenset({"targetbucket", "s3bucket", "s3bucketname", "destinationbucket"})
 _TARGET_KEYS = (
     "TableName",
     "GlobalTableName",
@@ -654,38 +660,65 @@ def _target(service: str, params: Mapping[str, Any]) -> str:
     return service
 
 
-def _walk(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
-    """``(path, key, value)`` for every string leaf; skips ``Delete``/``Source*`` subtrees."""
-    if isinstance(value, Mapping):
+def _resource_region(target: str) -> str | None:
+    """The region an ARN or AWS URL names, if any."""
+    if target.startswith("arn:"):
+        parsed = _parse_arn(target)
+        return parsed[1] if parsed and parsed[1] else None
+    if "://" in target:
+        is_aws, region, _ = _host_region(_host(target))
+        return region if is_aws else None
+    return None
+
+
+def _walk(value: Any, shape: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
+    """``(path, key, value)`` for every string leaf the input shape declares.
+
+    Guided by the operation's input shape: only modelled structure members
+    are visited. Maps are skipped (their keys are the caller's own: tags,
+    DynamoDB items, message attributes), and so are ``Delete`` entries and
+    source/input members.
+    """
+    kind = getattr(shape, "type_name", None)
+    if kind == "structure" and isinstance(value, Mapping):
+        members = shape.members
         for k, v in value.items():
-            if not isinstance(k, str) or k == "Delete" or k.startswith("Source") or k == "CopySource":
+            member = members.get(k) if isinstance(k, str) else None
+            if member is None or k == "Delete" or _SOURCE_KEY.search(k):
                 continue
             sub = f"{path}.{k}" if path else k
             if isinstance(v, str):
                 yield sub, k, v
             else:
-                yield from _walk(v, sub)
-    elif isinstance(value, list | tuple):
+                yield from _walk(v, member, sub)
+    elif kind == "list" and isinstance(value, list | tuple):
+        key = path.rsplit(".", 1)[-1].split("[", 1)[0]
         for i, v in enumerate(value):
             sub = f"{path}[{i}]"
             if isinstance(v, str):
-                yield sub, path.rsplit(".", 1)[-1], v
+                yield sub, key, v
             else:
-                yield from _walk(v, sub)
+                yield from _walk(v, shape.member, sub)
 
 
-def _destinations(params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+def _destinations(params: Mapping[str, Any], shape: Any) -> Iterator[tuple[str, str]]:
     """``(parameter path, region/ARN/bucket)`` for parameters that name where data goes.
 
-    Only what the parameter names: a ``*Region``/``*RegionName`` key, an ARN or
-    bucket under a destination/target/replica key, and S3 logging's
-    ``TargetBucket``.
+    Only what the parameter names: a ``*Region``/``*RegionName(s)`` key, an ARN,
+    ``s3://`` URI or bucket under a destination/target/replica/output/export
+    key, and keys that always name a destination bucket (``TargetBucket``,
+    ``S3Bucket`` …). Source and input parameters, and ``Delete`` entries, are
+    not destinations.
     """
-    for path, key, value in _walk(params):
-        if _REGION_KEY.search(key) or key in ("Regions", "RegionNames"):
+    for path, key, value in _walk(params, shape):
+        if _REGION_KEY.search(key):
             if _REGION.match(value):
                 yield path, value
-        elif (value.startswith("arn:") and _DESTINATION_PATH.search(path)) or key == "TargetBucket":
+        elif (
+            (value.startswith(("arn:", "s3://")) and _DESTINATION_PATH.search(path))
+            or key.lower() in _BUCKET_KEYS
+            or (key in ("Bucket", "BucketName") and _DESTINATION_PATH.search(path))
+        ):
             yield path, value
 
 
@@ -713,18 +746,18 @@ def _may_name_destinations(model: Any) -> bool:
         kind = shape.type_name
         if kind == "structure":
             for name, member in shape.members.items():
+                if _SOURCE_KEY.search(name) or name == "Delete":
+                    continue
                 if (
                     _REGION_KEY.search(name)
-                    or name in ("Regions", "RegionNames", "TargetBucket")
+                    or name.lower() in _BUCKET_KEYS
                     or _DESTINATION_PATH.search(name)
                     or visit(member)
                 ):
                     return True
         elif kind == "list":
             return visit(shape.member)
-        elif kind == "map":
-            return visit(shape.value)
-        return False
+        return False  # maps are not walked: their keys are the caller's
 
     result = visit(model.input_shape)
     _shape_memo[key] = result
@@ -771,6 +804,12 @@ class _ClientHooks:
             operation = "presigned POST"
             context["residency_operation"] = operation
         if is_read_operation(operation):
+            if self.is_s3 and presign and isinstance(params.get("Bucket"), str):
+                # A presigned URL's method can be changed (HttpMethod="PUT"):
+                # point it at the bucket's own region like a write.
+                regions, _ = bucket_location(client, params["Bucket"])
+                if len(regions) == 1 and _REGION.match(regions[0]):
+                    context["residency_region"] = regions[0]
             return
         label = f"{operation} (presigned URL)" if presign and operation != "presigned POST" else operation
         context["residency_operation"] = label
@@ -785,8 +824,12 @@ class _ClientHooks:
             # each attempt really goes to is checked again at before-sign.
             target = context["residency_target"] = _target(self.service, params)
             _report(label, target, self.region, context=context)
+            # A queue URL, topic/stream/function ARN in another region than the client's.
+            named = _resource_region(target)
+            if named and named != self.region:
+                _report(label, target, named, context=context)
         if self._walks.get(operation, True) and self._may_walk(model):
-            for path, value in _destinations(params):
+            for path, value in _destinations(params, model.input_shape):
                 self._check_destination(client, label, path, value, context)
 
     def _check_bucket(
@@ -840,9 +883,12 @@ class _ClientHooks:
             return
         parsed = _parse_arn(value)
         if parsed is None:
-            # A bare bucket name (S3 logging's TargetBucket).
-            regions, why = bucket_location(client, value)
-            target = f"s3://{value} ({path})"
+            # A bucket name (S3 logging's TargetBucket) or an s3:// URI.
+            bucket = value[5:].split("/", 1)[0] if value.startswith("s3://") else value
+            if not bucket:
+                return
+            regions, why = bucket_location(client, bucket)
+            target = f"s3://{bucket} ({path})"
         else:
             service, region, resource = parsed
             if service.startswith("s3"):
@@ -875,9 +921,21 @@ class _ClientHooks:
     # -- before-sign: the endpoint every attempt goes to ------------------------------
 
     def on_before_sign(self, request: Any, operation_name: str, region_name: str, **kw: Any) -> None:
-        if not _guards or is_read_operation(operation_name):
+        if not _guards:
             return
         context: dict[str, Any] = request.context
+        if is_read_operation(operation_name):
+            if not (self.is_s3 and context.get("is_presign_request") and request.method in ("PUT", "POST")):
+                return
+            # generate_presigned_url("get_object", HttpMethod="PUT") is an upload URL.
+            operation_name = f"{operation_name} (presigned {request.method} URL)"
+            client = self._client()
+            bucket = (context.get("s3_redirect") or {}).get("bucket")
+            if client is None or not isinstance(bucket, str):
+                _report(operation_name, "s3", None, unknown_reason="no bucket in the presigned request")
+                return
+            context["residency_operation"] = operation_name
+            self._check_bucket(client, operation_name, "PutObject", {"Bucket": bucket}, context)
         signing = context.get("signing")
         signing_region = (signing.get("region") if signing else None) or region_name
         self._check_endpoint(context.get("residency_operation") or operation_name, request.url, signing_region, context)
