@@ -420,3 +420,76 @@ def test_guard_reports_azure_among_its_providers() -> None:
     with residency.guard("eu", providers=["azure"]) as g:
         assert g.providers == ("azure",)
     assert residency.load_provider("azure").sdk_locations() == []
+
+
+# --------------------------------------------------------------------------- recorded transport (no network at all)
+
+
+class RecordingTransport:
+    """An azure-core transport that answers 201 to everything and remembers what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def __enter__(self) -> RecordingTransport:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        pass
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        from azure.core.pipeline.transport import HttpResponse
+
+        self.sent.append(f"{request.method} {request.url.split('?')[0]}")
+
+        class _Response(HttpResponse):
+            def __init__(self) -> None:
+                super().__init__(request, None)
+                self.status_code = 201
+                self.headers = {"x-ms-request-id": "1", "ETag": '"1"', "Last-Modified": "Sun, 22 Nov 2026 08:00:00 GMT"}
+                self.reason = "Created"
+
+            def body(self) -> bytes:
+                return b""
+
+        return _Response()
+
+
+def test_callers_own_token_credential_is_used_for_the_lookup(fake_arm: FakeArm) -> None:
+    from residency.providers.azure._fake_arm import FakeCredential
+
+    fake_arm.add_subscription(SUB)
+    fake_arm.add_resource_group(SUB, "rg", "westeurope")
+    fake_arm.add_storage_account(SUB, "rg", "usacct", "eastus")
+    fake_arm.add_storage_account(SUB, "rg", "euacct", "westeurope")
+    configure(resolver=ArmAccountResolver(**fake_arm.client_kwargs()))  # no credential of its own
+    caller = FakeCredential("caller-token")
+    transport = RecordingTransport()
+    with residency.guard("eu"):
+        us = BlobServiceClient("https://usacct.blob.core.windows.net", credential=caller, transport=transport)
+        with pytest.raises(ResidencyViolation):
+            us.get_blob_client("c", "b.txt").upload_blob(b"x")
+        eu = BlobServiceClient("https://euacct.blob.core.windows.net", credential=caller, transport=transport)
+        eu.get_blob_client("c", "b.txt").upload_blob(b"x")
+    assert transport.sent == ["PUT https://euacct.blob.core.windows.net/c/b.txt"]
+    assert caller.calls > 0
+    assert fake_arm.credential.calls == 0
+
+
+def test_storage_client_on_an_unrecognised_host_fails_closed() -> None:
+    configure(account_locations=ACCOUNTS)
+    transport = RecordingTransport()
+    svc = BlobServiceClient(
+        "https://files.example.test",
+        credential={"account_name": "euacct", "account_key": account_key("euacct")},
+        transport=transport,
+    )
+    with residency.guard("eu"), pytest.raises(ResidencyViolation, match=r"files\.example\.test"):
+        svc.get_blob_client("c", "b.txt").upload_blob(b"x")
+    assert transport.sent == []
