@@ -183,3 +183,21 @@ def test_demo_scans_and_guards_with_nothing_stored() -> None:
         assert {k: v for k, v in found.items() if k in env.expected} == env.expected
         assert guard_demo(env, out), out.getvalue()
     assert "blocked: PUT Microsoft.Resources/resourceGroups" in out.getvalue()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_concurrency_is_bounded(fake_arm: FakeArm, source: str) -> None:
+    from residency.providers.azure._fake_arm import seed_bulk
+
+    seed_bulk(fake_arm, "00000000-0000-0000-0000-0000000b0002", 300, outside_every=0)
+    fake_arm.latency = 0.01
+    found, _ = _scan(fake_arm, source=source, concurrency=2, data_boundary=False)
+    assert len(found) == 303
+    assert fake_arm.max_in_flight == 2
+
+
+def test_disabled_subscriptions_are_not_listed(fake_arm: FakeArm) -> None:
+    seed_estate(fake_arm)
+    fake_arm.subscriptions[US_SUB.lower()]["state"] = "Disabled"
+    _, ctx = _scan(fake_arm)
+    assert ctx.accounts_scanned == [EU_SUB]

@@ -163,6 +163,9 @@ class FakeArm:
         self.latency = 0.0
         #: path fragment (lower case) -> (status, error code): answer those requests with an error
         self.fail: dict[str, tuple[int, str]] = {}
+        #: the most requests ever being answered at the same time
+        self.max_in_flight = 0
+        self._in_flight = 0
 
     # ------------------------------------------------------------------ world
 
@@ -337,8 +340,17 @@ class FakeArm:
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         with self._lock:
             self.requests.append(RecordedRequest(method, path, query, body))
-        if self.latency:
-            time.sleep(self.latency)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return self._route(method, path, query, body)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         low = path.rstrip("/").lower()
         segs = [s for s in low.split("/") if s]
         for fragment, (status, code) in self.fail.items():

@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 _PROVIDER = "azure"
+#: subscription states whose resources cannot be listed (they hold no running resources)
+_INACTIVE = frozenset({"disabled", "deleted"})
 
 #: api-version of each per-resource look-up (generic ARM GETs, no extra SDK needed)
 API_VERSIONS = {
@@ -159,6 +161,7 @@ def _list_subscriptions(credential: Any, client_kwargs: Mapping[str, Any]) -> li
     return [
         {"subscriptionId": s.subscription_id, "tenantId": getattr(s, "tenant_id", None)}
         for s in client.subscriptions.list()
+        if _enum(getattr(s, "state", None)).lower() not in _INACTIVE
     ]
 
 
