@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 
 import pytest
@@ -24,12 +23,3 @@ def test_demo_scans_and_the_guard_blocks(capsys: pytest.CaptureFixture[str]) -> 
     assert "acme-us-analytics: BLOCKED before any byte was sent" in out
     assert dict(os.environ) == before  # the demo's fake credentials and endpoint are gone again
     assert " - - [" not in capsys.readouterr().err  # no server access log
-
-
-def test_demo_json(tmp_path: pytest.TempPathFactory) -> None:
-    buf = io.StringIO()
-    target = f"{tmp_path}/demo.json"
-    assert main(["demo", "--format", "json", "--output", target], stdout=buf) == 0
-    with open(target, encoding="utf-8") as f:
-        doc = json.load(f)
-    assert doc["summary"]["counts"]["violation"] == 4

@@ -447,3 +447,18 @@ def test_endpoint_from_environment(reset_moto_server: str, monkeypatch: pytest.M
     result = run_scan("aws", "eu", regions=["eu-west-1"], services=["s3"])
     assert [f.resource_id for f in result.findings] == ["arn:aws:s3:::env-endpoint"]
     assert re.search("multi-region access points not checked", " ".join(result.notes))
+
+
+def test_org_scans_every_active_member(reset_moto_server: str) -> None:
+    url = reset_moto_server
+    org = _client(url, "organizations", "us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    status = org.create_account(Email="member@example.com", AccountName="member")["CreateAccountStatus"]
+    member_id = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"][
+        "AccountId"
+    ]
+    result = run_scan(
+        "aws", "eu", regions=["eu-west-1"], endpoint_url=url, services=["s3"], org=True, role_name="Auditor"
+    )
+    assert set(result.scope.accounts) == {ACCOUNT, member_id}
+    assert result.gaps == []

@@ -289,7 +289,10 @@ class _Scanner:
         tags = self._s3_tags(acct, {r for n in names if (r := located[n])})
         pool = ThreadPoolExecutor(max_workers=self.ctx.concurrency, thread_name_prefix="residency-s3")
         try:
-            yield from pool.map(lambda n: self._bucket(acct, n, located, tags, errors.get(n)), names)
+            # in slices, so finished findings never pile up ahead of the consumer (memory stays flat)
+            for start in range(0, len(names), 256):
+                chunk = names[start : start + 256]
+                yield from pool.map(lambda n: self._bucket(acct, n, located, tags, errors.get(n)), chunk)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         yield from self._mraps(acct)
