@@ -493,3 +493,25 @@ def test_storage_client_on_an_unrecognised_host_fails_closed() -> None:
     with residency.guard("eu"), pytest.raises(ResidencyViolation, match=r"files\.example\.test"):
         svc.get_blob_client("c", "b.txt").upload_blob(b"x")
     assert transport.sent == []
+
+
+def test_emulator_accounts_never_go_to_the_management_api(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure()  # default resolver: the management API, which cannot know emulator accounts
+    svc = _blob(azurite, "ukacct")
+    with residency.guard("eu"), pytest.raises(ResidencyViolation, match="RESIDENCY_AZURE_ACCOUNT_LOCATIONS"):
+        svc.create_container("fromenv")
+    monkeypatch.setenv("RESIDENCY_AZURE_ACCOUNT_LOCATIONS", "ukacct=uksouth/ukwest, euacct=westeurope")
+    with residency.guard("eu"), pytest.raises(ResidencyViolation) as info:
+        svc.create_container("fromenv")
+    assert info.value.location == "uksouth"
+    with residency.guard("eu"):
+        _blob(azurite, "euacct").create_container("fromenv")
+    assert not svc.get_container_client("fromenv").exists()
+
+
+def test_account_locations_from_the_environment_are_validated() -> None:
+    from residency.providers.azure._guard import parse_account_locations
+
+    assert parse_account_locations("a=westeurope,b=eastus/westus,") == {"a": "westeurope", "b": ("eastus", "westus")}
+    with pytest.raises(ValueError, match="account=location"):
+        parse_account_locations("a")

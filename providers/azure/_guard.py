@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -77,10 +78,12 @@ from ._accounts import (
 )
 
 __all__ = [
+    "ENV_ACCOUNT_LOCATIONS",
     "account_cache",
     "configure",
     "install",
     "installed_guards",
+    "parse_account_locations",
     "resolver",
     "uninstall",
 ]
@@ -139,21 +142,52 @@ _RESOURCE_TYPE = re.compile(r"/providers/(?P<ns>[^/]+)/(?P<rest>.+)$", re.IGNORE
 _SAS_READ_LETTERS = frozenset("rlf")
 
 
+ENV_ACCOUNT_LOCATIONS = "RESIDENCY_AZURE_ACCOUNT_LOCATIONS"
+
+
+def parse_account_locations(text: str) -> dict[str, str | tuple[str, str | None]]:
+    """``"euacct=westeurope,grsacct=eastus/westus"`` → ``{"euacct": "westeurope", "grsacct": ("eastus", "westus")}``.
+
+    >>> parse_account_locations("a=westeurope, b=eastus/westus")
+    {'a': 'westeurope', 'b': ('eastus', 'westus')}
+    """
+    out: dict[str, str | tuple[str, str | None]] = {}
+    for item in text.split(","):
+        name, sep, locs = item.strip().partition("=")
+        if not item.strip():
+            continue
+        if not sep or not name.strip() or not locs.strip():
+            raise ValueError(f"{ENV_ACCOUNT_LOCATIONS}: expected account=location[/secondary], got {item.strip()!r}")
+        primary, _, secondary = locs.strip().partition("/")
+        out[name.strip().lower()] = (primary, secondary) if secondary else primary
+    return out
+
+
 class _Config:
     def __init__(self) -> None:
         self.resolver: AccountResolver | None = None
         self.static: StaticAccountResolver | None = None
         self._default: ArmAccountResolver | None = None
+        self._env: tuple[str, StaticAccountResolver | None] = ("", None)
 
-    def effective(self) -> AccountResolver:
-        primary = self.resolver
-        if primary is None:
+    def _env_resolver(self) -> StaticAccountResolver | None:
+        text = os.environ.get(ENV_ACCOUNT_LOCATIONS, "")
+        if text != self._env[0]:
+            self._env = (text, StaticAccountResolver(parse_account_locations(text)) if text.strip() else None)
+        return self._env[1]
+
+    def effective(self, *, emulator: bool = False) -> AccountResolver:
+        """The resolver chain: ``configure(account_locations=…)``, the environment variable, then
+        ``configure(resolver=…)`` or (not for emulator accounts, which Azure cannot know) the
+        management API."""
+        chain: list[AccountResolver] = [r for r in (self.static, self._env_resolver()) if r is not None]
+        if self.resolver is not None:
+            chain.append(self.resolver)
+        elif not emulator:
             if self._default is None:
                 self._default = ArmAccountResolver()
-            primary = self._default
-        if self.static is not None:
-            return ChainedAccountResolver(self.static, primary)
-        return primary
+            chain.append(self._default)
+        return chain[0] if len(chain) == 1 else ChainedAccountResolver(*chain)
 
 
 _config = _Config()
@@ -302,21 +336,35 @@ def _resource_type(path: str) -> str:
     return "/".join([m.group("ns"), *segs[0::2]])
 
 
-def _account_locations(account: str, credential: object | None, guards: tuple[Any, ...]) -> AccountLocations | str:
-    """The account's locations, or the reason they are unknown."""
+def _account_locations(
+    account: str, credential: object | None, guards: tuple[Any, ...], *, emulator: bool = False
+) -> AccountLocations | str:
+    """The account's locations, or the reason they are unknown (any lookup failure fails closed)."""
     try:
-        found = _cache.get(account, _ttl(guards), lambda: _config.effective().resolve(account, credential))
+        resolver = _config.effective(emulator=emulator)
+        found = _cache.get(account, _ttl(guards), lambda: resolver.resolve(account, credential))
     except Exception as exc:
         return f"looking up storage account {account!r} failed: {type(exc).__name__}: {exc}"
     if found is None:
+        if emulator:
+            return (
+                f"emulator account {account!r} has no configured location: set "
+                f"{ENV_ACCOUNT_LOCATIONS} or call residency.providers.azure.configure(account_locations=...)"
+            )
         return f"storage account {account!r} was not found by the account resolver"
     return found
 
 
 def _check_account(
-    guards: tuple[Any, ...], operation: str, target: str, account: str, credential: object | None
+    guards: tuple[Any, ...],
+    operation: str,
+    target: str,
+    account: str,
+    credential: object | None,
+    *,
+    emulator: bool = False,
 ) -> None:
-    found = _account_locations(account, credential, guards)
+    found = _account_locations(account, credential, guards, emulator=emulator)
     for g in guards:
         if isinstance(found, str):
             g.check_write(_PROVIDER, operation, target, None, unknown_reason=found)
@@ -419,9 +467,11 @@ def check_request(pipeline: Any, request: Any) -> None:
     if method == "POST" and comp in ("query", "userdelegationkey"):
         return
     m = _STORAGE_HOST.match(host)
+    emulator = False
     if m:
         account, service = m.group("account"), m.group("service")
     elif _is_loopback(host):
+        emulator = True
         segs = [s for s in path.split("/") if s]
         if not segs:
             return
@@ -432,7 +482,7 @@ def check_request(pipeline: Any, request: Any) -> None:
     else:
         return
     operation = f"{method} {service}" + (f" comp={comp}" if comp else "")
-    _check_account(guards, operation, _clean_url(url), account, _caller_credential(pipeline))
+    _check_account(guards, operation, _clean_url(url), account, _caller_credential(pipeline), emulator=emulator)
 
 
 # --------------------------------------------------------------------------- SAS
