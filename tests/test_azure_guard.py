@@ -515,3 +515,28 @@ def test_account_locations_from_the_environment_are_validated() -> None:
     assert parse_account_locations("a=westeurope,b=eastus/westus,") == {"a": "westeurope", "b": ("eastus", "westus")}
     with pytest.raises(ValueError, match="account=location"):
         parse_account_locations("a")
+
+
+def test_sql_failover_group_partner_is_looked_up_and_checked(arm: FakeArm) -> None:
+    rm = _rm(arm)
+    eu_server = arm.add_resource(SUB, "rg-eu", "Microsoft.Sql/servers", "sql-eu", "westeurope")
+    ie_server = arm.add_resource(SUB, "rg-eu", "Microsoft.Sql/servers", "sql-ie", "northeurope")
+    us_server = arm.add_resource(SUB, "rg-eu", "Microsoft.Sql/servers", "sql-us", "eastus")
+
+    def fg(partner: str) -> dict[str, Any]:
+        return {"properties": {"partnerServers": [{"id": partner}], "readWriteEndpoint": {"failoverPolicy": "Manual"}}}
+
+    with residency.guard("eu"):
+        rm.resources.begin_create_or_update_by_id(
+            f"{eu_server}/failoverGroups/fg-ie", api_version="2021-11-01", parameters=fg(ie_server)
+        ).result()
+        with pytest.raises(ResidencyViolation) as info:
+            rm.resources.begin_create_or_update_by_id(
+                f"{eu_server}/failoverGroups/fg-us", api_version="2021-11-01", parameters=fg(us_server)
+            )
+        assert info.value.location == "eastus"
+        with pytest.raises(ResidencyViolation, match="could not be read"):
+            rm.resources.begin_create_or_update_by_id(
+                f"{eu_server}/failoverGroups/fg-gone", api_version="2021-11-01", parameters=fg(us_server + "-gone")
+            )
+    assert [p.rsplit("/", 1)[-1] for p in _puts(arm)] == ["fg-ie"]

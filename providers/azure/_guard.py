@@ -380,7 +380,42 @@ def _check_account(
             )
 
 
-def _check_management(guards: tuple[Any, ...], method: str, path: str, request: Any, credential: object | None) -> None:
+def _walk_partners(node: Any) -> Iterator[str]:
+    """Resource ids of SQL failover-group partners (``partnerServers[].id``) that carry no location."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if str(k).lower() == "partnerservers" and isinstance(v, list):
+                for p in v:
+                    if isinstance(p, dict) and isinstance(p.get("id"), str) and not p.get("location"):
+                        yield p["id"]
+            else:
+                yield from _walk_partners(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk_partners(v)
+
+
+def _partner_location(pipeline: Any, request_url: str, resource_id: str) -> str | None:
+    """A partner resource's location, read with a ``GET`` through the caller's own pipeline."""
+    from azure.core.rest import HttpRequest as _Get
+
+    if pipeline is None or isinstance(pipeline, AsyncPipeline):
+        return None
+    parts = urlsplit(request_url)
+    get = _Get("GET", f"{parts.scheme}://{parts.netloc}{resource_id}", params={"api-version": "2021-11-01"})
+    response = pipeline.run(get).http_response
+    if response.status_code >= 400:
+        return None
+    try:
+        location = json.loads(response.text()).get("location")
+    except (ValueError, AttributeError):
+        return None
+    return str(location) if location else None
+
+
+def _check_management(
+    guards: tuple[Any, ...], method: str, path: str, request: Any, credential: object | None, pipeline: Any = None
+) -> None:
     body = _body(request)
     if body is None:
         return
@@ -400,6 +435,20 @@ def _check_management(guards: tuple[Any, ...], method: str, path: str, request: 
                 )
             else:
                 g.check_write(_PROVIDER, operation, target, loc)
+    for partner in dict.fromkeys(_walk_partners(body)):
+        try:
+            found_at = _partner_location(pipeline, str(getattr(request, "url", "")), partner)
+        except Exception as exc:
+            found_at, why = None, f"reading partner {partner} failed: {type(exc).__name__}: {exc}"
+        else:
+            why = f"the location of partner {partner} could not be read"
+        for g in guards:
+            if found_at is None:
+                g.check_write(_PROVIDER, operation, target, None, unknown_reason=why)
+            else:
+                g.check_write(
+                    _PROVIDER, operation, target, found_at, hint=f"{found_at} is the location of partner {partner}"
+                )
     m = _STORAGE_ACCOUNT_PATH.match(path)
     if not m or not isinstance(body, dict):
         return
@@ -459,7 +508,7 @@ def check_request(pipeline: Any, request: Any) -> None:
     path = parts.path
     if host in _MGMT_HOSTS or (_is_loopback(host) and "api-version" in query):
         if method in _MGMT_WRITE_METHODS and not path.startswith("/metadata/"):
-            _check_management(guards, method, path, request, _caller_credential(pipeline))
+            _check_management(guards, method, path, request, _caller_credential(pipeline), pipeline)
         return
     if method in _READ_METHODS:
         return
