@@ -42,7 +42,6 @@ support = sys.modules.get("_azure_support") or importlib.util.module_from_spec(_
 if "_azure_support" not in sys.modules:
     sys.modules["_azure_support"] = support
     _spec.loader.exec_module(support)
-azure_catalog = support.azure_catalog
 no_azure_env = support.no_azure_env
 fake_arm = support.fake_arm
 azurite_server = support.azurite_server
@@ -540,3 +539,10 @@ def test_sql_failover_group_partner_is_looked_up_and_checked(arm: FakeArm) -> No
                 f"{eu_server}/failoverGroups/fg-gone", api_version="2021-11-01", parameters=fg(us_server + "-gone")
             )
     assert [p.rsplit("/", 1)[-1] for p in _puts(arm)] == ["fg-ie"]
+
+
+def test_azurite_is_always_started_without_telemetry(azurite_server: Azurite) -> None:
+    cmd = Azurite(["x"], executable="azurite-blob").command
+    assert "--disableTelemetry" in cmd
+    assert cmd[cmd.index("--blobHost") + 1] == "127.0.0.1"
+    assert "--disableTelemetry" in azurite_server.command

@@ -21,7 +21,6 @@ support = sys.modules.get("_azure_support") or importlib.util.module_from_spec(_
 if "_azure_support" not in sys.modules:
     sys.modules["_azure_support"] = support
     _spec.loader.exec_module(support)
-azure_catalog = support.azure_catalog
 no_azure_env = support.no_azure_env
 fake_arm = support.fake_arm
 
