@@ -48,7 +48,7 @@ def _kind(path: str) -> str:
     return low
 
 
-def run(resources: int, latency_ms: float, concurrency: int, source: str) -> None:
+def run(resources: int, latency_ms: float, concurrency: int, source: str, object_replication: bool = True) -> None:
     with FakeArm(page_size=1000) as arm:
         outside = seed_bulk(arm, SUB, resources)
         arm.latency = latency_ms / 1000
@@ -62,6 +62,7 @@ def run(resources: int, latency_ms: float, concurrency: int, source: str) -> Non
             concurrency=concurrency,
             client_kwargs=kwargs,
             source=source,
+            object_replication=object_replication,
         )
         t0 = time.perf_counter()
         findings = list(ADAPTER.scan(ctx))
@@ -69,7 +70,8 @@ def run(resources: int, latency_ms: float, concurrency: int, source: str) -> Non
         statuses = collections.Counter(f.status for f in findings)
         kinds = collections.Counter(_kind(r.path) for r in arm.requests)
         print(
-            f"source={source:<14} latency={latency_ms:>4.0f} ms concurrency={concurrency}: "
+            f"source={source:<14} latency={latency_ms:>4.0f} ms concurrency={concurrency}"
+            f"{'' if object_replication else ' object_replication=False'}: "
             f"{len(findings)} findings ({dict(statuses)}; {outside} seeded outside), "
             f"{len(arm.requests)} requests, {wall:.2f} s"
         )
@@ -82,10 +84,11 @@ def main() -> None:
     ap.add_argument("--resources", type=int, default=5000)
     ap.add_argument("--latency-ms", default="0,50")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--no-object-replication", action="store_true", help="skip the per-account look-up")
     args = ap.parse_args()
     for latency in (float(x) for x in args.latency_ms.split(",")):
         for source in ("resources", "resource-graph"):
-            run(args.resources, latency, args.concurrency, source)
+            run(args.resources, latency, args.concurrency, source, not args.no_object_replication)
 
 
 if __name__ == "__main__":
