@@ -14,7 +14,7 @@ What it does:
    ap-southeast-2 and London (eu-west-2, outside the EU);
 3. runs each tool as a child process against that server (``AWS_ENDPOINT_URL``):
    ``residency scan aws --services s3`` (bucket locations + replication), the same
-   with ``--no-s3-replication`` (the question Custodian's policy answers), and
+   with ``--s3-replication off`` (the question Custodian's policy answers) and ``all``, and
    ``custodian run`` with ``benchmarks/custodian/s3-outside-eu.yml``;
 4. reports requests sent to the server, wall time, peak RSS (``wait4``) and
    precision/recall of the flagged buckets against the seeded truth.
@@ -181,18 +181,17 @@ def score(flagged: set[str], truth: set[str]) -> tuple[float, float]:
     return precision, recall
 
 
-def bench_residency(server: Server, truth: set[str], *, replication: bool) -> dict[str, Any]:
+def bench_residency(server: Server, truth: set[str], *, replication: str) -> dict[str, Any]:
     server.reset_counts()
     cmd = [sys.executable, "-m", "residency", "scan", "aws", "--services", "s3", "--format", "json", "--no-history"]
     cmd += ["--regions", ",".join([*EU_REGIONS, *NON_EU])]
-    if not replication:
-        cmd.append("--no-s3-replication")
+    cmd += ["--s3-replication", replication]
     wall, rss, code, out = run_child(cmd, _env(server.url))
     doc = json.loads(out)
     flagged = {f["name"] for f in doc["findings"] if f["status"] == "violation"}
     counts = server.counts()
     p, r = score(flagged, truth)
-    label = "residency scan aws" + ("" if replication else " --no-s3-replication")
+    label = f"residency scan aws --s3-replication {replication}" + (" (default)" if replication == "needed" else "")
     return {
         "tool": label,
         "requests": sum(counts.values()),
@@ -273,7 +272,7 @@ def main() -> None:
             layout = seed(server.url, n)
             print(f"seeded {n} buckets in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             truth = {name for name, region in layout.items() if region not in EU_REGIONS}
-            rows = [bench_residency(server, truth, replication=False), bench_residency(server, truth, replication=True)]
+            rows = [bench_residency(server, truth, replication=mode) for mode in ("off", "needed", "all")]
             if not args.skip_custodian:
                 c = bench_custodian(server, truth)
                 if c:

@@ -4,7 +4,7 @@
 
     residency scan aws [--policy NAME|FILE] [--regions R,R] [--services S,S]
                        [--accounts ID,ID | --org] [--role-name NAME] [--profile NAME]
-                       [--endpoint-url URL] [--concurrency N] [--no-s3-replication]
+                       [--endpoint-url URL] [--concurrency N] [--s3-replication all|needed|off]
                        [--format table|json|sarif|junit|html] [--output FILE]
                        [--history PATH | --no-history] [--fail-on-unknown] [--no-progress]
     residency history [--history PATH] [--limit N] [--format table|json]
@@ -134,7 +134,7 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     progress: Callable[[int, int, str], None] | None = None
     if args.format == "table" and not args.no_progress and sys.stderr.isatty():
         progress = _Bar(sys.stderr)
-    options: dict[str, Any] = {"s3_replication": not args.no_s3_replication}
+    options: dict[str, Any] = {"s3_replication": args.s3_replication}
     if args.profile:
         options["profile"] = args.profile
     ctx = make_context(
@@ -224,9 +224,11 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("--concurrency", type=_positive, default=8, help="parallel work units (default: 8)")
     p.add_argument(
-        "--no-s3-replication",
-        action="store_true",
-        help="skip the per-bucket replication look-up (bucket regions only; fewer requests)",
+        "--s3-replication",
+        choices=("needed", "all", "off"),
+        default="needed",
+        help="per-bucket replication look-ups: only where they can change the verdict (needed, default), "
+        "for every bucket (all), or none (off: bucket regions only)",
     )
     p.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (default: stdout)")

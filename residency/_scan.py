@@ -302,8 +302,9 @@ def run_scan(
     ``role_name``; ``services`` limits the services (``s3``, ``dynamodb``,
     ``rds``, ``ec2``, ``kms``, ``secretsmanager``, ``backup``, ``ecr``,
     ``tagging``); ``concurrency`` bounds parallel work; ``today`` decides
-    waiver expiry. Provider-specific ``options``: ``s3_replication=False``
-    skips the per-bucket replication look-up.
+    waiver expiry. Provider-specific ``options``: ``s3_replication`` is
+    ``"needed"`` (default: per-bucket replication look-up only where it can change the
+    verdict), ``"all"`` or ``"off"``.
 
     Raises :class:`ProviderError` (credentials, unknown provider) and
     :class:`PolicyError`; unreadable resources become ``unknown`` findings.

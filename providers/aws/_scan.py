@@ -21,7 +21,10 @@ every bucket is placed; ``HeadBucket`` only for what is left. Never one
 ``GetBucketLocation`` per bucket. Tags come from the tagging API in bulk
 (``GetBucketTagging`` per bucket only when that API is unreadable and the
 policy needs tags). Replication destinations need ``GetBucketReplication`` per
-bucket; ``s3_replication=False`` skips it (and says so in the scan notes).
+bucket, so it is asked only where it can change the verdict: ``s3_replication="needed"``
+(the default) skips buckets whose own region is already a violation no waiver covers;
+``"all"`` asks every bucket (complete location lists for violating buckets too);
+``"off"`` asks none (and says so in the scan notes).
 
 Anything unreadable (AccessDenied, a disabled opt-in region, a throttled call
 that ran out of retries) is an ``unknown`` finding with the reason.
@@ -129,7 +132,11 @@ class _Scanner:
             connect_timeout=int(ctx.options.get("connect_timeout", 10)),
             read_timeout=int(ctx.options.get("read_timeout", 60)),
         )
-        self.s3_replication = bool(ctx.options.get("s3_replication", True))
+        mode = ctx.options.get("s3_replication", "needed")
+        mode = {True: "all", False: "off"}.get(mode, mode) if isinstance(mode, bool) else mode
+        if mode not in ("all", "needed", "off"):
+            raise ProviderError(f"s3_replication must be 'all', 'needed' or 'off', got {mode!r}")
+        self.s3_replication: str = mode
         self.needs_tags = bool(self.policy.data_classes) or any(w.tags for w in self.policy.waivers)
 
     # ------------------------------------------------------------------ helpers
@@ -382,7 +389,11 @@ class _Scanner:
             except BotoCoreError as exc:
                 return self.gap(acct, "s3", region, "bucket tags", exc)
         placements: list[tuple[str | None, str]] = [(region, "bucket")]
-        if self.s3_replication:
+        lookup = self.s3_replication == "all"
+        if self.s3_replication == "needed":
+            home = self.policy.check("aws", region, tags=tags, resource=arn, today=self.ctx.today)
+            lookup = home.allowed  # a bucket already in violation stays one whatever it replicates to
+        if lookup:
             try:
                 rules = (
                     acct.client("s3", region)
@@ -825,6 +836,11 @@ def _scan(scanner: _Scanner, accounts: list[_Account]) -> Iterator[Finding]:
                         lambda e, a=acct, r=region: scanner.gap(a, "aws", r, "regional resources", e),  # type: ignore[misc]
                     )
                 )
-    if not scanner.s3_replication and "s3" in scanner.services:
-        ctx.notes.append("S3 replication destinations not checked (s3_replication off)")
+    if "s3" in scanner.services and scanner.s3_replication != "all":
+        ctx.notes.append(
+            "S3 replication destinations not looked up (s3_replication off)"
+            if scanner.s3_replication == "off"
+            else "S3 replication destinations looked up only for buckets whose own region is allowed "
+            "(a bucket in violation stays one); --s3-replication all lists them for every bucket"
+        )
     yield from _run(units, ctx.concurrency, ctx.progress)
