@@ -43,21 +43,23 @@ and DeleteBucket):
 ``before-endpoint-resolution.s3``
     routes a write to the bucket's own regional endpoint when the client is
     configured for another region (a us-east-1 default writing to an EU
-    bucket), so the body never travels to the wrong region first.
+    bucket), so the body never travels to the wrong region first. It also
+    sees botocore's S3 redirector re-resolving after a 301/400 that names
+    another region: that region is checked before the request is re-sent
+    (and followed when inside).
 ``before-sign``
     every attempt, including retries, S3 301 redirects and presigned URLs and
     POSTs: the host the request is about to go to (its region for AWS
     endpoints, the signing region otherwise) must be inside the geography.
     ``before-call`` is not used: a ``Stubber`` answers there (nothing is
     sent), and every request that is sent is signed first.
-``needs-retry.s3``
-    a 301/400 naming another region for the bucket: an outside region is
-    reported before botocore's redirector retries; an inside one is followed.
 
 **What counts as a write.** Everything but reads: operations named
 ``Get*``, ``List*``, ``Describe*``, ``Head*``, ``BatchGet*``, ``Query``,
-``Scan``, ``Select*``, ``Search*``, ``Lookup*``, ``ReceiveMessage`` and S3
-Express's ``CreateSession`` pass. Global control-plane services (IAM, STS,
+``Scan``, ``Select*``, ``Search*``, ``Lookup*``, ``Filter*``, ``Download*``,
+``ReceiveMessage`` and S3 Express's ``CreateSession`` pass. Deletes are
+mutating calls and are checked like writes (a policy waiver lets clean-up
+through). An S3 presigned URL whose method was changed to PUT/POST is a write. Global control-plane services (IAM, STS,
 Organizations, Route 53, CloudFront …) pass unless the policy denies them.
 
 **Loopback endpoints** (moto server, MinIO, LocalStack on 127.0.0.1 /
@@ -116,6 +118,8 @@ _READ_PREFIXES = (
     "Select",
     "Search",
     "Lookup",
+    "Filter",
+    "Download",
 )
 # S3 Express's CreateSession only mints credentials for the bucket; the write
 # that follows is checked on its own.
@@ -279,7 +283,6 @@ _EVENTS = (
     ("before-sign", "sign"),
     ("after-call.s3.CreateBucket", "after-CreateBucket"),
     ("after-call.s3.DeleteBucket", "after-DeleteBucket"),
-    ("needs-retry.s3", "redirect"),
 )
 
 
@@ -298,8 +301,6 @@ def _attach(client: Any) -> None:
         events.register("before-sign", hooks.on_before_sign, unique_id=f"{_UID}-sign")
         for operation in ("CreateBucket", "DeleteBucket"):
             events.register(f"after-call.s3.{operation}", hooks.on_after_call, unique_id=f"{_UID}-after-{operation}")
-        # First, so an outside region is reported before botocore's redirector retries.
-        events.register_first("needs-retry.s3", hooks.on_needs_retry, unique_id=f"{_UID}-redirect")
         _clients.add(client)
 
 
@@ -358,6 +359,9 @@ def _report(
             _allowed[memo] = now + min(float(g.cache_ttl), _ALLOWED_TTL)
         else:
             everyone = False
+    if len(_allowed) > _MAX_ENTRIES or len(_allowed_all) > _MAX_ENTRIES:
+        _allowed.clear()
+        _allowed_all.clear()
     if everyone:
         _allowed_all[(location, target)] = now + min(min(float(g.cache_ttl) for g in guards), _ALLOWED_TTL)
     if first is not None:
@@ -417,7 +421,12 @@ class RegionCache:
         if ttl <= 0:
             return
         with self._lock:
-            self._entries[key] = (region, time.monotonic() + ttl)
+            now = time.monotonic()
+            if len(self._entries) >= _MAX_ENTRIES:
+                self._entries = {k: v for k, v in self._entries.items() if v[1] >= now}
+                if len(self._entries) >= _MAX_ENTRIES:
+                    self._entries.clear()
+            self._entries[key] = (region, now + ttl)
 
     def forget(self, key: tuple[str, str]) -> None:
         with self._lock:
@@ -442,11 +451,17 @@ class RegionCache:
                 return hit, None
             with self._lock:
                 self.lookups += 1
-            region, why = fetch()
-            if region:
-                self.put(key, region, ttl())
+            try:
+                region, why = fetch()
+                if region:
+                    self.put(key, region, ttl())
+            finally:
+                with self._lock:
+                    self._key_locks.pop(key, None)
             return region, why
 
+
+_MAX_ENTRIES = 50_000
 
 #: The process-wide cache (cleared whenever a guard is installed or removed).
 region_cache = RegionCache()
@@ -910,7 +925,20 @@ class _ClientHooks:
         region = context.get("residency_region") if context else None
         if not region or builtins.get("SDK::Endpoint"):
             return
-        if builtins.get("AWS::Region") != region:
+        chosen = builtins.get("AWS::Region")
+        target = str(context.get("residency_target") or "")
+        if chosen not in (region, context.get("client_region"), "aws-global", None) and target.startswith("s3://"):
+            # Not the client's configuration: botocore's S3 redirector learned
+            # from a 301/400 that the bucket lives in ``chosen``. Report that
+            # region (raises if outside) before the request is re-sent; follow
+            # it when inside.
+            region_cache.forget((self.scope, target[5:]))
+            label = context.get("residency_operation")
+            if label:
+                _report(str(label), target, str(chosen), context=context)
+            context["residency_region"] = chosen
+            return
+        if chosen != region:
             builtins["AWS::Region"] = region
             builtins["AWS::S3::UseGlobalEndpoint"] = False
             # Presigned requests ignore the resolver's signing region: sign for
@@ -963,31 +991,6 @@ class _ClientHooks:
             _report(label, target, None, unknown_reason=why or f"no region in endpoint {host}", context=context)
             return
         _report(label, target, region, hint=hint, context=context)
-
-    # -- needs-retry: S3 says the bucket lives elsewhere -------------------------------
-
-    def on_needs_retry(self, response: Any, request_dict: Mapping[str, Any], operation: Any, **kw: Any) -> None:
-        if not _guards or response is None or response[0] is None or response[0].status_code < 300:
-            return
-        http, parsed = response
-        error = parsed.get("Error", {}) if isinstance(parsed, Mapping) else {}
-        redirect = http.status_code in (301, 302, 307) or error.get("Code") in (
-            "PermanentRedirect",
-            "AuthorizationHeaderMalformed",
-            "IllegalLocationConstraintException",
-        )
-        region = http.headers.get("x-amz-bucket-region") or error.get("Region")
-        context: dict[str, Any] = request_dict.get("context") or {}
-        target = str(context.get("residency_target") or "")
-        client = self._client()
-        if not redirect or not region or not target.startswith("s3://") or client is None:
-            return
-        region_cache.forget((_scope(client), target[5:]))
-        if is_read_operation(str(operation.name)):
-            return
-        _report(str(context.get("residency_operation") or operation.name), target, str(region), context=context)
-        # Inside the geography: let botocore's redirect go where S3 says.
-        context["residency_region"] = str(region)
 
     # -- after-call: keep the cache in step with the caller's own bucket changes ----------
 
