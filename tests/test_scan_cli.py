@@ -73,6 +73,8 @@ def test_usage_and_configuration_errors_exit_2(
     assert _run("scan", "aws", "--endpoint-url", url, "--services", "s4", "--no-history")[0] == 2
     assert "unknown AWS service" in capsys.readouterr().err
     assert _run("scan", "aws", "--concurrency", "0")[0] == 2
+    assert _run("scan", "aws", "--profile", "nobody", "--no-history")[0] == 2
+    assert "AWS profile 'nobody' not found" in capsys.readouterr().err
 
 
 def test_provider_without_a_scanner_says_not_yet(

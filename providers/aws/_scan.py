@@ -43,7 +43,13 @@ from typing import Any
 import attrs
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ProfileNotFound,
+)
 
 from residency._errors import ProviderError
 from residency._findings import Finding, evaluate, unreadable
@@ -166,7 +172,11 @@ class _Scanner:
     # ------------------------------------------------------------------ accounts and regions
 
     def accounts(self) -> list[_Account]:
-        base = self.ctx.session or boto3.Session()
+        profile = self.ctx.options.get("profile")
+        try:
+            base = self.ctx.session or boto3.Session(profile_name=profile)
+        except ProfileNotFound:
+            raise ProviderError(f"AWS profile {profile!r} not found in the AWS config files") from None
         endpoint = self.ctx.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         home = base.region_name or "us-east-1"
         probe = _Account("?", base, self.config, endpoint)
