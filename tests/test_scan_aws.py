@@ -474,3 +474,24 @@ def test_org_scans_every_active_member(reset_moto_server: str) -> None:
     )
     assert set(result.scope.accounts) == {ACCOUNT, member_id}
     assert result.gaps == []
+
+
+def test_unreadable_tags_never_make_a_data_class_resource_compliant() -> None:
+    """Stubber: the tagging API answers AccessDenied; a policy with data classes cannot be applied."""
+    stubs: dict[tuple[str, str], Stubber] = {}
+    _preamble(stubs, ["eu-west-1"])
+    _stub("resourcegroupstaggingapi", "eu-west-1", stubs).add_client_error(
+        "get_resources", service_error_code="AccessDeniedException", http_status_code=400
+    )
+    ddb = _stub("dynamodb", "eu-west-1", stubs)
+    ddb.add_response("list_tables", {"TableNames": ["patients"]})
+    ddb.add_response(
+        "describe_table",
+        {"Table": {"TableName": "patients", "TableArn": f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/patients"}},
+    )
+    _activate(stubs)
+    policy = parse_policy({"allow": "EU", "data_classes": {"classes": {"health": {"allow": ["DE"]}}}})
+    result = run_scan("aws", policy, session=_stubbed_session(stubs), services=["dynamodb"])
+    (table,) = result.findings
+    assert table.status == "unknown"
+    assert "tags needed by the policy's data classes" in (table.error or "")

@@ -514,6 +514,20 @@ class _Scanner:
             try:
                 for f in fn(acct, region, tags):
                     seen.add(f.resource_id)
+                    if tag_error and self.needs_tags and f.status == "compliant" and not f.tags:
+                        # without its tags a data-class rule could not be applied: never call it compliant
+                        f = unreadable(
+                            provider="aws",
+                            account=acct.id,
+                            service=f.service,
+                            resource_type=f.resource_type,
+                            resource_id=f.resource_id,
+                            name=f.name,
+                            region=region,
+                            placements=[loc.code for loc in f.locations],
+                            error=f"tags needed by the policy's data classes are unreadable: {tag_error}",
+                            policy=self.policy.name,
+                        )
                     yield f
             except (ClientError, BotoCoreError) as exc:
                 yield self.gap(acct, service, region, f"{service} resources", exc)
