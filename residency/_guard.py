@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Literal
 
@@ -153,6 +153,7 @@ class Guard:
         unknown_reason: str | None = None,
         hint: str | None = None,
         tags: Mapping[str, str] | None = None,
+        resources: Sequence[str] = (),
     ) -> Decision | None:
         """Check one write; raise (enforce) or log (audit) if it leaves the geography.
 
@@ -161,12 +162,13 @@ class Guard:
         enforce mode (fail closed) unless a waiver for the resource or
         ``unknown_locations: allow`` applies.
         ``hint`` (how to fix the call, e.g. which region to configure) is
-        appended to the reason of a violation. Returns the decision when one
-        was made.
+        appended to the reason of a violation. ``resources`` are other names of
+        the target that waivers may use (``arn:aws:s3:::bucket`` for
+        ``s3://bucket``). Returns the decision when one was made.
         """
         if location is None:
             # A waiver naming this resource still applies to an unknown location.
-            decision = self.decide(provider, None, target=target, tags=tags)
+            decision = self._decide_any(provider, None, target, resources, tags)
             if decision.allowed:
                 return decision
             reason = (
@@ -178,7 +180,7 @@ class Guard:
             loc_code: str | None = None
             countries: tuple[str, ...] = ()
         else:
-            decision = self.decide(provider, location, target=target, tags=tags)
+            decision = self._decide_any(provider, location, target, resources, tags)
             if decision.allowed:
                 return decision
             reason = decision.reason
@@ -188,6 +190,23 @@ class Guard:
             reason = f"{reason}; {hint}"
         violation = ResidencyViolation(provider, operation, target, loc_code, countries, self.policy.name, reason)
         self._report(violation)
+        return decision
+
+    def _decide_any(
+        self,
+        provider: str,
+        location: str | Location | None,
+        target: str,
+        resources: Sequence[str],
+        tags: Mapping[str, str] | None,
+    ) -> Decision:
+        decision = self.decide(provider, location, target=target, tags=tags)
+        for name in resources:
+            if decision.allowed:
+                break
+            other = self.decide(provider, location, target=name, tags=tags)
+            if other.allowed:
+                decision = other
         return decision
 
     def check_global_service(self, provider: str, operation: str, service: str) -> None:

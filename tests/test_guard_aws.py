@@ -749,3 +749,20 @@ def test_lowercase_region_keys(aws: None) -> None:
     config = {"rules": [{"destinations": [{"region": US, "registryId": "123456789012"}]}]}
     with residency.guard(policy="eu"), pytest.raises(ResidencyViolation, match="destinations"):
         boto3.client("ecr", region_name=EU).put_replication_configuration(replicationConfiguration=config)
+
+
+def test_waiver_by_bucket_arn(buckets: dict[str, str]) -> None:
+    """Waivers written with ARNs (as scan findings name buckets) apply to the guard too."""
+    policy = residency.parse_policy(
+        {
+            "allow": "EU",
+            "waivers": [
+                {"id": "legacy", "justification": "DPO-42", "expires": "2099-01-01", "resource": "arn:aws:s3:::us-*"}
+            ],
+        }
+    )
+    with residency.guard(policy=policy):
+        boto3.client("s3", region_name=EU).put_object(Bucket="us-bkt", Key="k", Body=b"x")
+        with pytest.raises(ResidencyViolation):
+            boto3.client("s3", region_name=EU).put_object(Bucket="uk-bkt", Key="k", Body=b"x")
+    assert keys("us-bkt") == ["k"]

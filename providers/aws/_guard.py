@@ -349,7 +349,15 @@ def _report(
         if location is not None and _allowed.get(memo, 0.0) > now:
             continue
         try:
-            decision = g.check_write(_PROVIDER, operation, target, location, unknown_reason=unknown_reason, hint=hint)
+            decision = g.check_write(
+                _PROVIDER,
+                operation,
+                target,
+                location,
+                unknown_reason=unknown_reason,
+                hint=hint,
+                resources=_aliases(target),
+            )
         except ResidencyViolation as exc:
             everyone = False
             if first is None:
@@ -368,6 +376,13 @@ def _report(
         if context is not None:
             context["residency_blocked"] = True
         raise first
+
+
+def _aliases(target: str) -> tuple[str, ...]:
+    """Other names of a target for waivers: the bucket ARN for ``s3://bucket``."""
+    if target.startswith("s3://"):
+        return (f"arn:aws:s3:::{target[5:].split(' ', 1)[0]}",)
+    return ()
 
 
 def _report_global(operation: str, service: str, context: dict[str, Any]) -> None:
