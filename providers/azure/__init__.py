@@ -14,7 +14,9 @@ Only this package imports the Azure SDK. Three surfaces:
       from residency.providers import azure
       azure.configure(account_locations={"devstoreaccount1": "westeurope"})
 
-  (by default the management API is asked, with the caller's credential).
+  or ``RESIDENCY_AZURE_ACCOUNT_LOCATIONS="devstoreaccount1=westeurope"``; by
+  default the management API is asked, with the caller's credential
+  (emulator accounts on 127.0.0.1 must be configured, or they fail closed).
 """
 
 from __future__ import annotations

@@ -23,8 +23,11 @@ unknown), ``*Location`` keys naming targets (``secondaryLocation``,
 Template expressions (``"[resourceGroup().location]"``) are not locations and
 are skipped. A storage account created or updated with a geo-redundant SKU
 (GRS, RA-GRS, GZRS, RA-GZRS) also puts data in its paired region, which is
-checked too (an unknown pair fails closed). Storage ``objectReplicationPolicies``
-naming a destination account check that account's locations.
+checked too (an unknown pair fails closed); a SKU change without a location
+looks the account up. Storage ``objectReplicationPolicies`` naming a
+destination account check that account's locations. SQL failover groups'
+``partnerServers[].id`` are located with a ``GET`` through the caller's own
+pipeline (async clients, or an unreadable partner: unknown, fails closed).
 
 **Data plane** (``<account>.blob|dfs|queue|table|file.core.windows.net``, the
 ``-secondary``, ``privatelink`` and DNS-zone forms, and Azurite's path-style
@@ -33,7 +36,10 @@ secondary location is outside the geography is blocked. Writes are every
 method but ``GET``/``HEAD``/``OPTIONS``, except blob query (``comp=query``)
 and user-delegation-key requests. The account's locations come from the
 configured resolver (:mod:`._accounts`; default: the management API with the
-caller's credential) and are cached for the guard's ``cache_ttl``.
+caller's credential) and are cached for the guard's ``cache_ttl``. Emulator
+(loopback) accounts are never looked up in Azure: they come from
+``configure(account_locations=…)`` or ``RESIDENCY_AZURE_ACCOUNT_LOCATIONS``
+(``"euacct=westeurope,grsacct=eastus/westus"``), else they fail closed.
 
 **SAS.** Generating a SAS whose permissions can change data (anything but
 read/list/filter) is a write capability: ``generate_blob_sas``,
