@@ -330,6 +330,36 @@ def test_mrap_with_all_regions_known_and_allowed(aws: None) -> None:
         assert aws_guard.bucket_location(s3, arn) == ([EU], None)  # cached: no second response queued
 
 
+def test_mrap_regions_from_moto(aws: None) -> None:
+    """An MRAP created in moto: its member buckets' own regions decide.
+
+    Writes through an MRAP need SigV4A (awscrt, not installed), so the lookup is
+    tested directly; moto lists every member region as us-east-1, the member
+    buckets' HeadBucket answers are used instead.
+    """
+    account = boto3.client("sts", region_name=EU).get_caller_identity()["Account"]
+    for name, region in (("mrap-eu", EU), ("mrap-de", "eu-central-1"), ("mrap-us", US)):
+        config = {} if region == US else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        boto3.client("s3", region_name=region).create_bucket(Bucket=name, **config)
+    control = boto3.client("s3control", region_name="us-west-2")
+    for name, members in (("eu", ["mrap-eu", "mrap-de"]), ("mixed", ["mrap-eu", "mrap-us"])):
+        control.create_multi_region_access_point(
+            AccountId=account, ClientToken=name, Details={"Name": name, "Regions": [{"Bucket": b} for b in members]}
+        )
+    aliases = {
+        ap["Name"]: ap["Alias"] for ap in control.list_multi_region_access_points(AccountId=account)["AccessPoints"]
+    }
+    s3 = boto3.client("s3", region_name=EU)
+    with residency.guard(policy="eu"):
+        eu = aws_guard.bucket_location(s3, f"arn:aws:s3::{account}:accesspoint/{aliases['eu']}")
+        mixed = aws_guard.bucket_location(s3, f"arn:aws:s3::{account}:accesspoint/{aliases['mixed']}")
+        unknown = aws_guard.bucket_location(s3, f"arn:aws:s3::{account}:accesspoint/nope.mrap")
+    assert eu == ([EU, "eu-central-1"], None)
+    assert mixed == ([EU, US], None)
+    assert unknown[0] == []
+    assert "not found" in str(unknown[1])
+
+
 def test_s3_express_directory_bucket_zone_decides(aws: None) -> None:
     s3 = boto3.client("s3", region_name=EU)
     with residency.guard(policy="eu"):

@@ -616,6 +616,17 @@ def _s3_client_for(client: Any) -> Any:
     return _sibling_client(client, "s3", None, _s3_clients)
 
 
+def _mrap_member_region(client: Any, member: Mapping[str, Any]) -> str | None:
+    """A member bucket's own region (HeadBucket), else the region S3 Control lists."""
+    bucket = member.get("Bucket")
+    if isinstance(bucket, str) and bucket:
+        regions, _ = bucket_location(client, bucket)
+        if len(regions) == 1:
+            return regions[0]
+    listed = member.get("Region")
+    return str(listed) if listed else None
+
+
 def _mrap_regions(client: Any, account: str, alias: str) -> tuple[list[str] | None, str | None]:
     """The regions of a multi-region access point, via S3 Control in us-west-2."""
     try:
@@ -628,9 +639,9 @@ def _mrap_regions(client: Any, account: str, alias: str) -> tuple[list[str] | No
             page = control.list_multi_region_access_points(**kw)
             for ap in page.get("AccessPoints", []):
                 if ap.get("Alias") == alias:
-                    regions = [r.get("Region") for r in ap.get("Regions", [])]
+                    regions = [_mrap_member_region(client, r) for r in ap.get("Regions", [])]
                     if not regions or not all(regions):
-                        return None, f"multi-region access point {alias} lists no regions"
+                        return None, f"the regions of multi-region access point {alias} are not all known"
                     return [str(r) for r in regions], None
             token = page.get("NextToken")
             if not token:
