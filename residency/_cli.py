@@ -68,11 +68,7 @@ def _cmd_regions(args: argparse.Namespace, out: TextIO) -> int:
                 ",".join(loc.countries) or "unknown",
                 ",".join(loc.geographies) or "-",
                 loc.name
-                + (
-                    f" [{'+'.join(loc.members)}]"
-                    if loc.members and loc.kind != "availability-zone-id"
-                    else ""
-                ),
+                + (f" [{'+'.join(loc.members)}]" if loc.members and loc.kind != "availability-zone-id" else ""),
             ]
         )
     _table(rows, out)
@@ -91,9 +87,7 @@ def _drift(providers: Sequence[str], fmt: str, out: TextIO) -> int:
             continue
         sdk = list(adapter.sdk_locations())
         if not sdk:
-            notes.append(
-                f"{p}: the installed SDK carries no location list; unknown locations show up in scans"
-            )
+            notes.append(f"{p}: the installed SDK carries no location list; unknown locations show up in scans")
         for code in sdk:
             if catalog().get(p, code) is None:
                 found.append({"provider": p, "location": code, "status": "unknown (not in catalog)"})
@@ -122,9 +116,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         tags[k] = v
     provider = args.provider.lower()
     if provider not in PROVIDERS:
-        raise _UsageError(
-            f"residency check: unknown provider {args.provider!r}; use one of {', '.join(PROVIDERS)}"
-        )
+        raise _UsageError(f"residency check: unknown provider {args.provider!r}; use one of {', '.join(PROVIDERS)}")
     if catalog().get(provider, args.location) is None and not args.unknown_ok:
         hint = catalog().suggest(provider, args.location)
         fix = f"did you mean '{hint}'?" if hint else "see 'residency regions'"
@@ -200,9 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", metavar="KEY=VALUE", help="resource tag (data class, waivers)")
     p.add_argument("--resource", help="resource id/ARN (for waivers)")
     p.add_argument("--explain", action="store_true", help="show the full reasoning chain")
-    p.add_argument(
-        "--unknown-ok", action="store_true", help="decide on a location the catalog lacks (it is unknown)"
-    )
+    p.add_argument("--unknown-ok", action="store_true", help="decide on a location the catalog lacks (it is unknown)")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("policy", help="validate, show or describe policies")

@@ -280,8 +280,7 @@ class Policy:
             else:
                 status = "unknown"
                 reason = (
-                    f"{loc.label} has no known country ({why}); unknown locations are "
-                    f"denied, outside {geo.name} {pol}"
+                    f"{loc.label} has no known country ({why}); unknown locations are denied, outside {geo.name} {pol}"
                 )
                 rule = "unknown_locations: deny"
         else:
@@ -355,8 +354,7 @@ def load_policy(policy: str | pathlib.Path | Policy) -> Policy:
     if isinstance(policy, Policy):
         return policy
     if isinstance(policy, pathlib.Path) or (
-        isinstance(policy, str)
-        and (policy.endswith((".yaml", ".yml", ".json")) or "/" in policy or "\\" in policy)
+        isinstance(policy, str) and (policy.endswith((".yaml", ".yml", ".json")) or "/" in policy or "\\" in policy)
     ):
         path = pathlib.Path(policy)
         try:
@@ -452,13 +450,11 @@ def _location_ref(source: str, key: str, value: object) -> tuple[str, str]:
     return provider, loc.code.lower()
 
 
-def parse_policy(
-    text: str | Mapping[str, Any], *, source: str = "<policy>", default_name: str = "policy"
-) -> Policy:
+def parse_policy(text: str | Mapping[str, Any], *, source: str = "<policy>", default_name: str = "policy") -> Policy:
     """Parse and validate a policy from YAML/JSON text or an already-parsed mapping."""
     if isinstance(text, str):
         try:
-            data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+            data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -476,9 +472,7 @@ def parse_policy(
         if k not in _TOP_KEYS:
             raise _unknown_key(source, "", k, _TOP_KEYS)
     if "version" in data and data["version"] != 1:
-        raise _err(
-            source, "version", f"unsupported version {data['version']!r}; this release reads version 1"
-        )
+        raise _err(source, "version", f"unsupported version {data['version']!r}; this release reads version 1")
     name = _str(source, "name", data["name"]) if "name" in data else default_name
     description = _str(source, "description", data["description"]) if "description" in data else ""
     if "allow" not in data:
@@ -497,9 +491,7 @@ def parse_policy(
 
     geography = parse_geography(_geo_spec(source, "allow", data["allow"]), custom, source=source, key="allow")
     unknown = _choice(source, "unknown_locations", data.get("unknown_locations", "deny"), ("deny", "allow"))
-    global_services = _choice(
-        source, "global_services", data.get("global_services", "allow"), ("allow", "deny")
-    )
+    global_services = _choice(source, "global_services", data.get("global_services", "allow"), ("allow", "deny"))
 
     allow_locs: set[tuple[str, str]] = set()
     deny_locs: set[tuple[str, str]] = set()
@@ -543,9 +535,7 @@ def parse_policy(
                 raise _unknown_key(source, key, k, ("allow", "description"))
         if "allow" not in spec:
             raise _err(source, f"{key}.allow", "missing: which geography this data class may live in")
-        g = parse_geography(
-            _geo_spec(source, f"{key}.allow", spec["allow"]), custom, source=source, key=f"{key}.allow"
-        )
+        g = parse_geography(_geo_spec(source, f"{key}.allow", spec["allow"]), custom, source=source, key=f"{key}.allow")
         desc = _str(source, f"{key}.description", spec["description"]) if "description" in spec else ""
         classes[cname] = DataClassRule(cname, g, desc)
 

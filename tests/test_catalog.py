@@ -31,9 +31,7 @@ def test_aws_traps(provider: str, code: str | None, countries: tuple[str, ...]) 
     assert lookup_location(provider, code).countries == countries
 
 
-@pytest.mark.parametrize(
-    "code", ["aws-global", "aws-cn-global", "use1-lim1-az1", "mars-north-1", "eu-isoe-west-1"]
-)
+@pytest.mark.parametrize("code", ["aws-global", "aws-cn-global", "use1-lim1-az1", "mars-north-1", "eu-isoe-west-1"])
 def test_aws_unknown_locations_have_no_countries(code: str) -> None:
     loc = lookup_location("aws", code)
     assert loc.countries == ()

@@ -49,9 +49,7 @@ def test_check_unknown_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("unknown: ")
 
 
-def test_bad_policy_file_is_one_line_exit_2(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bad_policy_file_is_one_line_exit_2(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "team.yaml"
     bad.write_text("allow: EUR\n")
     for argv in (["policy", "validate", str(bad)], ["check", "aws", "eu-west-1", "--policy", str(bad)]):

@@ -19,9 +19,7 @@ def test_all_matches_public_names() -> None:
 def test_every_exported_name_is_documented() -> None:
     for name in residency.__all__:
         obj = getattr(residency, name)
-        if (isinstance(obj, type) or callable(obj)) and getattr(obj, "__module__", "").startswith(
-            "residency"
-        ):
+        if (isinstance(obj, type) or callable(obj)) and getattr(obj, "__module__", "").startswith("residency"):
             assert getattr(obj, "__doc__", None), name
 
 

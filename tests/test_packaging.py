@@ -43,11 +43,7 @@ def _expected() -> set[str]:
         ("policies", "residency/policies"),
     ):
         for f in (ROOT / src).rglob("*"):
-            if (
-                f.is_file()
-                and f.suffix in (".py", ".json", ".yaml", ".typed")
-                and "__pycache__" not in f.parts
-            ):
+            if f.is_file() and f.suffix in (".py", ".json", ".yaml", ".typed") and "__pycache__" not in f.parts:
                 names.add(f"{dest}/{f.relative_to(ROOT / src).as_posix()}")
     return names
 

@@ -111,9 +111,7 @@ class TestTeamPolicy:
         day = dt.date(2099, 3, 31)
         assert self.policy.check("aws", "us-east-1", resource="arn:aws:s3:::legacy-x", today=day).allowed
         later = day + dt.timedelta(days=1)
-        assert not self.policy.check(
-            "aws", "us-east-1", resource="arn:aws:s3:::legacy-x", today=later
-        ).allowed
+        assert not self.policy.check("aws", "us-east-1", resource="arn:aws:s3:::legacy-x", today=later).allowed
 
 
 @pytest.mark.parametrize(

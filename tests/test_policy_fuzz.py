@@ -37,18 +37,14 @@ scalars = st.one_of(
     st.integers(),
     st.floats(allow_nan=True),
     st.text(max_size=12),
-    st.sampled_from(
-        ["EU", "EEA", "EEA+CH", "DE", "any", "aws:eu-west-1", "azure:global", "2027-01-01", "deny"]
-    ),
+    st.sampled_from(["EU", "EEA", "EEA+CH", "DE", "any", "aws:eu-west-1", "azure:global", "2027-01-01", "deny"]),
     st.dates(),
 )
 values: st.SearchStrategy[Any] = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(
-            st.one_of(st.sampled_from(KEYS), st.text(max_size=6), st.integers()), inner, max_size=4
-        ),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6), st.integers()), inner, max_size=4),
     ),
     max_leaves=20,
 )
