@@ -115,13 +115,14 @@ class FindingSpool:
 
     Reading back (iteration) gives violations, then unknowns, then waived, then
     compliant findings; within a status, findings are sorted by account and
-    resource when there are at most ``sort_limit`` of them, else in scan order
-    (compliant findings always stream in scan order). ``countries`` counts,
+    resource when there are at most ``sort_limit`` of them (sorting reads them
+    into memory), else in scan order; compliant findings always stream in scan
+    order. So memory stays flat however many resources a scan finds. ``countries`` counts,
     per country, the findings of each status whose data lands there (for the
     HTML map); it is bounded by the number of countries.
     """
 
-    def __init__(self, *, sort_limit: int = 50_000) -> None:
+    def __init__(self, *, sort_limit: int = 2_000) -> None:
         self.counts: Counter[str] = Counter(dict.fromkeys(FINDING_STATUSES, 0))
         self.gaps: list[str] = []
         self.sort_limit = sort_limit
