@@ -10,8 +10,8 @@ One policy and one location catalog, used three ways:
 >>> policy = residency.load_policy("eu")
 >>> policy.check("aws", "eu-central-1").allowed
 True
->>> print(policy.check("gcp", "EUR5").reason)
-eur5 (Belgium and London) stores data in BE, GB; GB is outside EU (policy 'eu')
+>>> policy.check("gcp", "EUR5").outside      # Belgium + London
+('GB',)
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ from ._policy import (
     parse_policy,
     policy_schema,
 )
+from ._findings import Finding
 from ._registry import ProviderAdapter, available_providers, load_provider
+from ._scan import ScanResult, run_scan
 
 __version__ = "0.1.0"
 
@@ -48,6 +50,7 @@ __all__ = [
     "EEA",
     "EEA_CH",
     "EU",
+    "Finding",
     "PROVIDERS",
     "Catalog",
     "DataClassRule",
@@ -64,6 +67,7 @@ __all__ = [
     "ProviderNotInstalledError",
     "ResidencyError",
     "ResidencyViolation",
+    "ScanResult",
     "Status",
     "UnknownGeographyError",
     "Waiver",
@@ -79,4 +83,5 @@ __all__ = [
     "parse_geography",
     "parse_policy",
     "policy_schema",
+    "run_scan",
 ]
