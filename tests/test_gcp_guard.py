@@ -301,6 +301,12 @@ def test_create_bucket_blocked(
     assert_nothing_written(buckets)
 
 
+def test_create_bucket_with_a_json_keyword(gcs: Any, buckets: FakeGcsServer, eu_guard: residency.Guard) -> None:
+    with pytest.raises(ResidencyViolation, match=re.escape("buckets.insert to gs://kw")):
+        gcs._http.request("POST", f"{buckets.url}/storage/v1/b?project=p", json={"name": "kw", "location": "EUR5"})
+    assert "kw" not in buckets.buckets
+
+
 def test_xml_create_bucket_defaults_to_us(gcs: Any, buckets: FakeGcsServer, eu_guard: residency.Guard) -> None:
     with pytest.raises(ResidencyViolation, match="creates the bucket in US"):
         gcs._http.request("PUT", f"{buckets.url}/xml-bucket", data=b"")

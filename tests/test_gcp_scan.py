@@ -277,3 +277,17 @@ def test_demo_estate_and_guard_steps() -> None:
         assert estate.guard_steps(fake, out), out.getvalue()
         assert out.getvalue().count("BLOCKED") == 6
         assert fake.stored == [("acme-eu-orders", "a.json", 2)]
+
+
+def test_engine_and_assert_resident(fake_gcs: FakeGcsServer) -> None:
+    """The scan engine (``residency scan gcp``) and ``assert_resident(provider="gcp")`` reach the adapter."""
+    import residency._scan as engine
+    from residency.testing import NotResidentError, assert_resident
+
+    support.seed_buckets(fake_gcs)
+    result = engine.run_scan("gcp", "eu", endpoint_url=fake_gcs.url, services=["storage"])
+    assert result.counts["violation"] == 6
+    assert result.scope.accounts == ("alpha", "beta")
+    with pytest.raises(NotResidentError) as err:
+        assert_resident("eu", "gcp", endpoint_url=fake_gcs.url)
+    assert "gs://eur8-frankfurt-zurich" in str(err.value)

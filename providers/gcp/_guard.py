@@ -132,6 +132,8 @@ class Write(NamedTuple):
 
 
 def _json_body(body: Any) -> dict[str, Any]:
+    if isinstance(body, dict):
+        return body
     if body is None:
         return {}
     if isinstance(body, (bytes, bytearray)):
@@ -482,9 +484,9 @@ def _stop() -> None:
     _sessions.clear()
 
 
-def _original_request(session: Any, method: str, url: str, **kwargs: Any) -> Any:
+def _original_request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
     original = _patched.get((auth_requests.AuthorizedSession, "request"), auth_requests.AuthorizedSession.request)
-    return original(session, method, url, **kwargs)
+    return original(session, method, url, *args, **kwargs)
 
 
 def _remember_client(client: Any) -> None:
@@ -552,15 +554,18 @@ def _remember_session(upload_id: str | None, bucket: str | None) -> None:
             _sessions.popitem(last=False)
 
 
-def _guarded_request(self: Any, method: str, url: str, data: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+def _guarded_request(
+    self: Any, method: str, url: str, data: Any = None, headers: Any = None, *args: Any, **kwargs: Any
+) -> Any:
     writes = None
     if str(method).upper() not in _READ_METHODS:
         with _lock:
             known = dict(_sessions)
-        writes = classify(method, url, data, headers, storage_host=_is_storage_host, sessions=known)
+        body = data if data is not None else kwargs.get("json")
+        writes = classify(method, url, body, headers, storage_host=_is_storage_host, sessions=known)
         if writes:
             _check(writes, self, _base_for(url))
-    response = _original_request(self, method, url, data=data, headers=headers, **kwargs)
+    response = _original_request(self, method, url, data, headers, *args, **kwargs)
     if writes and len(writes) == 1 and response.status_code in (200, 201):
         _learn_session(writes[0], response)
     return response
