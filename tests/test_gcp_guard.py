@@ -507,6 +507,30 @@ def test_spawned_workers_need_the_initializer(buckets: FakeGcsServer) -> None:
     assert buckets.stored == [("eu", "from-worker", 1), ("us", "unguarded", 1)]
 
 
+def test_transfer_manager_spawned_workers_are_guarded(
+    gcs: Any, buckets: FakeGcsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import concurrent.futures
+    import functools
+
+    spawn = functools.partial(concurrent.futures.ProcessPoolExecutor, mp_context=multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", spawn)
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = pathlib.Path(tmp, "a"), pathlib.Path(tmp, "b")
+        a.write_bytes(b"a")
+        b.write_bytes(b"b")
+        with residency.guard("eu", providers=["gcp"]):
+            results = transfer_manager.upload_many(
+                [(str(a), gcs.bucket("us").blob("w1")), (str(b), gcs.bucket("eu").blob("w2"))],
+                worker_type=transfer_manager.PROCESS,
+                max_workers=1,
+            )
+    assert isinstance(results[0], ResidencyViolation)
+    assert results[0].target == "gs://us/w1"
+    assert results[1] is None
+    assert buckets.stored == [("eu", "w2", 1)]
+
+
 def test_adapter_is_registered() -> None:
     adapter = residency.load_provider("gcp")
     assert adapter.name == "gcp"

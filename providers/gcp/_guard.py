@@ -44,10 +44,12 @@ any method but ``GET``/``HEAD``/``OPTIONS``,
 ``Bucket.generate_upload_policy`` are wrapped and check the bucket first.
 
 **Processes.** A ``fork``-ed child inherits the hook. A ``spawn``-ed or
-``forkserver`` child (the default on macOS and Windows, and
-``transfer_manager``'s ``worker_type=PROCESS`` there) starts a fresh
-interpreter with no guard: pass :func:`install_in_worker` as the pool's
-``initializer``::
+``forkserver`` child (the default on macOS and Windows, and from Python 3.14
+on Linux) starts a fresh interpreter with no guard. ``transfer_manager``'s
+process pools (``worker_type=PROCESS``, its default) are handled: while a
+guard is installed they start each worker with the same policies, modes and
+TTLs installed (``on_violation`` callbacks stay in the parent). Your own pools
+need :func:`install_in_worker` as their ``initializer``::
 
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
@@ -64,6 +66,7 @@ JSON transport under the guard.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import gc
 import inspect
@@ -82,6 +85,7 @@ import google.auth.transport.requests as auth_requests
 import google.cloud.storage.blob as gcs_blob
 import google.cloud.storage.bucket as gcs_bucket
 import google.cloud.storage.client as gcs_client
+import google.cloud.storage.transfer_manager as gcs_transfer
 
 from residency._catalog import Location, catalog, lookup_location
 
@@ -409,7 +413,7 @@ _guards: list[Any] = []
 _hosts: set[str] = set()
 _sessions: OrderedDict[str, str] = OrderedDict()
 _MAX_SESSIONS = 10_000
-_patched: dict[tuple[type, str], Any] = {}
+_patched: dict[tuple[Any, str], Any] = {}
 
 
 def installed_guards() -> tuple[Any, ...]:
@@ -443,19 +447,44 @@ def uninstall(guard: Any) -> None:
 
 
 def install_in_worker(policy: Any = "eu", mode: str = "enforce", cache_ttl: float = 300.0) -> None:
-    """Install a guard for the rest of this process: a pool ``initializer`` for ``spawn``-ed workers."""
+    """Install a guard for the rest of this process: a pool ``initializer`` for ``spawn``-ed workers.
+
+    Does nothing in a ``fork``-ed worker, which already inherited its parent's guards.
+    """
     from residency._guard import guard
 
+    if installed_guards():
+        return
     guard(policy, mode=mode, cache_ttl=cache_ttl, providers=["gcp"]).install()  # type: ignore[arg-type]
 
 
-def _patch(cls: type, name: str, replacement: Any) -> None:
-    _patched[(cls, name)] = cls.__dict__[name]
-    setattr(cls, name, replacement)
+def _install_specs(specs: tuple[tuple[Any, str, float], ...]) -> None:
+    from residency._guard import guard
+
+    if installed_guards():  # fork-ed: the parent's guards came along
+        return
+    for policy, mode, ttl in specs:
+        guard(policy, mode=mode, cache_ttl=ttl, providers=["gcp"]).install()  # type: ignore[arg-type]
+
+
+def _guarded_pool_class(worker_type: Any) -> Any:
+    """transfer_manager's process pools start with this process's guards (policy, mode, TTL) installed."""
+    original = _patched[(gcs_transfer, "_get_pool_class_and_requirements")]
+    pool_class, needs_pickling = original(worker_type)
+    if pool_class is concurrent.futures.ProcessPoolExecutor:
+        specs = tuple((g.policy, g.mode, float(g.cache_ttl)) for g in installed_guards())
+        pool_class = functools.partial(pool_class, initializer=_install_specs, initargs=(specs,))
+    return pool_class, needs_pickling
+
+
+def _patch(owner: Any, name: str, replacement: Any) -> None:
+    _patched[(owner, name)] = vars(owner)[name]
+    setattr(owner, name, replacement)
 
 
 def _start() -> None:
     _patch(auth_requests.AuthorizedSession, "request", _guarded_request)
+    _patch(gcs_transfer, "_get_pool_class_and_requirements", _guarded_pool_class)
     _patch(gcs_client.Client, "__init__", _guarded_client_init)
     _patch(gcs_blob.Blob, "generate_signed_url", _wrap_signer(gcs_blob.Blob.generate_signed_url, _blob_signing))
     _patch(
