@@ -484,7 +484,8 @@ def _patch(owner: Any, name: str, replacement: Any) -> None:
 
 def _start() -> None:
     _patch(auth_requests.AuthorizedSession, "request", _guarded_request)
-    _patch(gcs_transfer, "_get_pool_class_and_requirements", _guarded_pool_class)
+    if "_get_pool_class_and_requirements" in vars(gcs_transfer):  # private: patched only where it exists
+        _patch(gcs_transfer, "_get_pool_class_and_requirements", _guarded_pool_class)
     _patch(gcs_client.Client, "__init__", _guarded_client_init)
     _patch(gcs_blob.Blob, "generate_signed_url", _wrap_signer(gcs_blob.Blob.generate_signed_url, _blob_signing))
     _patch(
