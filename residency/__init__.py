@@ -25,6 +25,7 @@ from ._errors import (
     ResidencyViolation,
     UnknownGeographyError,
 )
+from ._findings import Finding
 from ._geography import ANYWHERE, BUILTIN_GEOGRAPHIES, EEA, EEA_CH, EU, Geography, parse_geography
 from ._guard import Guard, Mode, active_guards, guard
 from ._policy import (
@@ -38,7 +39,6 @@ from ._policy import (
     parse_policy,
     policy_schema,
 )
-from ._findings import Finding
 from ._registry import ProviderAdapter, available_providers, load_provider
 from ._scan import ScanResult, run_scan
 
@@ -50,11 +50,11 @@ __all__ = [
     "EEA",
     "EEA_CH",
     "EU",
-    "Finding",
     "PROVIDERS",
     "Catalog",
     "DataClassRule",
     "Decision",
+    "Finding",
     "Geography",
     "Guard",
     "Location",

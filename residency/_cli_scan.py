@@ -2,8 +2,9 @@
 
 ::
 
-    residency scan aws [--policy NAME|FILE] [--regions R,R] [--services S,S]
+    residency scan aws|azure|gcp [--policy NAME|FILE] [--regions R,R] [--services S,S]
                        [--accounts ID,ID | --org] [--role-name NAME] [--profile NAME]
+                       [--subscriptions ID,ID] [--projects ID,ID] [--source S] [--scope SCOPE]
                        [--endpoint-url URL] [--concurrency N] [--s3-replication all|needed|off]
                        [--format table|json|sarif|junit|html] [--output FILE]
                        [--history PATH | --no-history] [--fail-on-unknown] [--no-progress]
@@ -134,16 +135,45 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     progress: Callable[[int, int, str], None] | None = None
     if args.format == "table" and not args.no_progress and sys.stderr.isatty():
         progress = _Bar(sys.stderr)
-    options: dict[str, Any] = {"s3_replication": args.s3_replication}
-    if args.profile:
-        options["profile"] = args.profile
+    accounts = args.accounts
+    options: dict[str, Any] = {}
+    if provider == "aws":
+        options["s3_replication"] = args.s3_replication
+        if args.profile:
+            options["profile"] = args.profile
+    for flag, value, owner in (
+        ("--subscriptions", args.subscriptions, "azure"),
+        ("--projects", args.projects, "gcp"),
+        ("--org", args.org, "aws"),
+        ("--profile", args.profile, "aws"),
+        ("--scope", args.scope, "gcp"),
+        ("--no-object-replication", args.no_object_replication, "azure"),
+    ):
+        if value and provider != owner:
+            raise ProviderError(f"{flag} is for 'residency scan {owner}', not {provider}")
+    if args.subscriptions or args.projects:
+        if accounts:
+            raise ProviderError("use --accounts or --subscriptions/--projects, not both")
+        accounts = args.subscriptions or args.projects
+    if args.source:
+        sources = {"aws": ("api",), "azure": ("resources", "resource-graph"), "gcp": ("storage", "asset-inventory")}
+        if args.source not in sources[provider]:
+            raise ProviderError(
+                f"--source {args.source} is not a source for {provider}; use one of {', '.join(sources[provider])}"
+            )
+        if provider != "aws":
+            options["source"] = args.source
+    if args.scope:
+        options["scope"] = args.scope
+    if args.no_object_replication:
+        options["object_replication"] = False
     ctx = make_context(
         provider,
         args.policy,
         regions=args.regions,
         endpoint_url=args.endpoint_url,
         progress=progress,
-        accounts=args.accounts,
+        accounts=accounts,
         org=args.org,
         role_name=args.role_name,
         services=args.services,
@@ -197,7 +227,7 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from ._demo import run_demo
 
-    return run_demo(out, fmt=args.format, output=args.output, history=args.history)
+    return run_demo(out, fmt=args.format, output=args.output, history=args.history, providers=args.providers)
 
 
 def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -207,11 +237,28 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="scan a cloud account for data outside the policy (exit 1 on violations)",
         description="Find every resource, and every place its data lands, outside the policy.",
     )
-    p.add_argument("provider", metavar="PROVIDER", choices=SCAN_PROVIDERS, help="aws (azure, gcp: later releases)")
+    p.add_argument("provider", metavar="PROVIDER", choices=SCAN_PROVIDERS, help="aws, azure or gcp")
     p.add_argument("--policy", default="eu", help="built-in policy name or policy file (default: eu)")
     p.add_argument("--regions", type=_csv, metavar="R,R", help="limit to these regions (default: all enabled)")
     p.add_argument("--services", type=_csv, metavar="S,S", help="limit to these services (default: all)")
-    p.add_argument("--accounts", type=_csv, metavar="ID,ID", help="scan these accounts by assuming --role-name")
+    p.add_argument(
+        "--accounts",
+        type=_csv,
+        metavar="ID,ID",
+        help="AWS: accounts to scan by assuming --role-name; Azure: subscriptions; GCP: projects",
+    )
+    p.add_argument("--subscriptions", type=_csv, metavar="ID,ID", help="Azure: subscriptions (default: all visible)")
+    p.add_argument("--projects", type=_csv, metavar="ID,ID", help="GCP: projects (default: all listable)")
+    p.add_argument(
+        "--source",
+        help="Azure: resources (default) or resource-graph; GCP: storage (default) or asset-inventory",
+    )
+    p.add_argument("--scope", help="GCP asset-inventory scope: organizations/ID, folders/ID or projects/ID")
+    p.add_argument(
+        "--no-object-replication",
+        action="store_true",
+        help="Azure: skip the per-account object-replication look-ups",
+    )
     p.add_argument("--org", action="store_true", help="scan every active account of the AWS Organization")
     p.add_argument(
         "--role-name",
@@ -248,6 +295,12 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
     d = sub.add_parser(
         "demo",
         help="scan a simulated AWS estate (in-process moto server) and show the guard blocking a write",
+    )
+    d.add_argument(
+        "--providers",
+        type=_csv,
+        metavar="P,P",
+        help="which simulated clouds to show (default: aws,azure,gcp, those whose SDK is installed)",
     )
     d.add_argument("--format", choices=FORMATS, default="table")
     d.add_argument("--output", "-o", metavar="FILE")

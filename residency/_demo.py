@@ -5,19 +5,21 @@
    EU bucket replicating to the US, a DynamoDB table in Ireland;
 3. runs ``residency scan aws`` against it and prints the report;
 4. shows the guard (``residency.guard(policy="eu")``) blocking a write to the
-   US bucket.
+   US bucket;
+5. does the same for Azure (a loopback Resource Manager fake and Azurite) and
+   Google Cloud (a loopback Cloud Storage fake) when their SDKs are installed.
 
 The core never imports boto3: the estate lives in the AWS adapter package
 (``residency.providers.aws._scan_demo``), reached after ``load_provider("aws")``.
-Later releases add Azure and GCP to the same demo.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ._errors import ResidencyViolation
+from ._errors import ProviderError, ProviderNotInstalledError, ResidencyViolation
 from ._registry import load_provider
 from ._scan import make_context
 
@@ -28,15 +30,60 @@ def _rule(out: TextIO, title: str) -> None:
     out.write(f"\n== {title} " + "=" * max(0, 70 - len(title)) + "\n")
 
 
-def run_demo(out: TextIO, *, fmt: str = "table", output: str | None = None, history: str | None = None) -> int:
-    """Run the demo; 0 when every step behaved as shown (the guard blocked the write), else 1."""
+def _output_for(output: str | None, provider: str, many: bool) -> str | None:
+    if not output or output == "-" or not many:
+        return output
+    stem, dot, ext = output.rpartition(".")
+    return f"{stem}-{provider}.{ext}" if dot else f"{output}-{provider}"
+
+
+def run_demo(
+    out: TextIO,
+    *,
+    fmt: str = "table",
+    output: str | None = None,
+    history: str | None = None,
+    providers: Sequence[str] | None = None,
+) -> int:
+    """Run the demo for each simulated cloud; 0 when every step behaved as shown, else 1.
+
+    ``providers`` defaults to every cloud whose SDK is installed; a cloud named
+    explicitly whose SDK is missing is an error naming the extra.
+    """
+    names = [p.lower() for p in providers] if providers else ["aws", "azure", "gcp"]
+    explicit = providers is not None
+    ok = True
+    ran = 0
+    for name in names:
+        step = {"aws": _demo_aws, "azure": _demo_azure, "gcp": _demo_gcp}.get(name)
+        if step is None:
+            raise ProviderError(f"unknown demo provider {name!r}; use aws, azure or gcp")
+        try:
+            load_provider(name)
+        except ProviderNotInstalledError as exc:
+            if explicit:
+                raise
+            _rule(out, f"{name}: skipped")
+            out.write(f"{exc}\n")
+            continue
+        ran += 1
+        ok = step(out, fmt, _output_for(output, name, len(names) > 1), history) and ok
+    if not ran:
+        raise ProviderError("no cloud SDK is installed: pip install 'eu-residency[demo]'")
+    _rule(out, "next")
+    out.write("residency scan aws --format html -o report.html    # your own account, read-only\n")
+    out.write("residency scan azure --subscriptions SUB           # DefaultAzureCredential\n")
+    out.write("residency scan gcp --projects PROJECT              # application default credentials\n")
+    return 0 if ok else 1
+
+
+def _demo_aws(out: TextIO, fmt: str, output: str | None, history: str | None) -> bool:
     from ._cli_scan import run_cli_scan
     from ._guard import guard
 
-    load_provider("aws")  # ProviderNotInstalledError naming the extra when boto3 is missing
     estate: Any = importlib.import_module("residency.providers.aws._scan_demo")
     with estate.demo_environment() as url:
-        _rule(out, "1. a simulated AWS estate")
+        _rule(out, "AWS 1. a simulated AWS estate")
         out.write(f"moto server on {url} (in this process; fake credentials, nothing leaves the machine)\n")
         made = estate.seed_estate(url)
         for name, region in made["buckets"].items():
@@ -44,17 +91,17 @@ def run_demo(out: TextIO, *, fmt: str = "table", output: str | None = None, hist
         out.write(f"  dynamodb   {made['table'][0]:<24} {made['table'][1]}\n")
         out.write("  acme-eu-orders replicates to acme-us-orders-replica (us-east-1)\n")
 
-        _rule(out, "2. residency scan aws --policy eu")
+        _rule(out, "AWS 2. residency scan aws --policy eu")
         ctx = make_context("aws", "eu", regions=list(estate.DEMO_REGIONS), endpoint_url=url)
         scan_code = run_cli_scan(ctx, out, fmt=fmt, output=output, history=history, use_history=history is not None)
         out.write(f"(a real scan would exit {scan_code}: {'violations found' if scan_code else 'clean'})\n")
 
-        _rule(out, '3. the guard: residency.guard(policy="eu")')
+        _rule(out, 'AWS 3. the guard: residency.guard(policy="eu")')
         out.write('s3.put_object(Bucket=..., Key="customer.json", Body=...) to an EU bucket, then to the US one\n')
         s3 = estate.boto3.Session().client("s3", region_name="us-east-1", endpoint_url=url)
         blocked = False
         try:
-            with guard(policy="eu"):
+            with guard(policy="eu", providers=["aws"]):
                 s3.put_object(Bucket="acme-eu-customers", Key="customer.json", Body=b'{"name": "Ada"}')
                 out.write("acme-eu-customers (eu-central-1): allowed, written\n")
                 s3.put_object(Bucket="acme-us-analytics", Key="customer.json", Body=b'{"name": "Ada"}')
@@ -65,6 +112,40 @@ def run_demo(out: TextIO, *, fmt: str = "table", output: str | None = None, hist
             out.write(f"the guard step failed unexpectedly: {type(exc).__name__}: {exc}\n")
         else:
             out.write("NOT blocked: the write reached the US bucket (the AWS guard did not stop it)\n")
-    _rule(out, "next")
-    out.write("residency scan aws --format html -o report.html    # your own account, read-only\n")
-    return 0 if blocked else 1
+    return blocked
+
+
+def _demo_azure(out: TextIO, fmt: str, output: str | None, history: str | None) -> bool:
+    from ._cli_scan import run_cli_scan
+
+    estate: Any = importlib.import_module("residency.providers.azure._scan_demo")
+    with estate.demo_environment() as env:
+        _rule(out, "Azure 1. a simulated Azure tenant")
+        out.write(
+            "Azure Resource Manager fake on 127.0.0.1 (real SDK clients, fake credential)"
+            + (", Azurite for blobs\n" if env.azurite is not None else "\n")
+        )
+        _rule(out, "Azure 2. residency scan azure --policy eu")
+        ctx = estate.demo_context(env)
+        scan_code = run_cli_scan(ctx, out, fmt=fmt, output=output, history=history, use_history=history is not None)
+        out.write(f"(a real scan would exit {scan_code}: {'violations found' if scan_code else 'clean'})\n")
+        _rule(out, 'Azure 3. the guard: residency.guard(policy="eu")')
+        return bool(estate.guard_demo(env, out))
+
+
+def _demo_gcp(out: TextIO, fmt: str, output: str | None, history: str | None) -> bool:
+    from ._cli_scan import run_cli_scan
+
+    estate: Any = importlib.import_module("residency.providers.gcp._scan_demo")
+    with estate.demo_environment() as fake:
+        _rule(out, "GCP 1. a simulated Google Cloud organisation")
+        out.write(f"Cloud Storage fake (JSON + XML APIs) on {fake.url}\n")
+        made = estate.seed_estate(fake)
+        for name, (where, note) in made["buckets"].items():
+            out.write(f"  bucket  {name:<24} {where:<36} {note}\n")
+        _rule(out, "GCP 2. residency scan gcp --policy eu")
+        ctx = make_context("gcp", "eu", endpoint_url=fake.url)
+        scan_code = run_cli_scan(ctx, out, fmt=fmt, output=output, history=history, use_history=history is not None)
+        out.write(f"(a real scan would exit {scan_code}: {'violations found' if scan_code else 'clean'})\n")
+        _rule(out, 'GCP 3. the guard: residency.guard(policy="eu")')
+        return bool(estate.guard_steps(fake, out))

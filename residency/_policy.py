@@ -55,7 +55,7 @@ import yaml
 
 from ._catalog import PROVIDERS, Location, catalog
 from ._errors import PolicyError
-from ._geography import Geography, parse_geography
+from ._geography import BUILTIN_GEOGRAPHIES, Geography, parse_geography
 
 __all__ = [
     "BUILTIN_POLICIES",
@@ -193,8 +193,13 @@ class Decision:
         return "\n".join(lines)
 
 
-def _describe_geo(geo: Geography) -> str:
-    return geo.name
+def _where(countries: Sequence[str]) -> str:
+    """``DE, FR`` — or, for a whole built-in geography, ``the 27 EU countries``."""
+    if len(countries) > 4:
+        for name, geo in BUILTIN_GEOGRAPHIES.items():
+            if geo.countries == frozenset(countries):
+                return f"the {len(countries)} {name} countries"
+    return ", ".join(countries)
 
 
 @attrs.frozen(repr=False)
@@ -265,7 +270,7 @@ class Policy:
             reason = f"{loc.label} is allowed by name {pol}"
         elif geo.anywhere:
             status = "allowed"
-            where = ", ".join(loc.countries) if loc.countries else "an unknown country"
+            where = _where(loc.countries) if loc.countries else "an unknown country"
             reason = f"{loc.label} stores data in {where}; {rule} allows anywhere {pol}"
         elif not loc.is_known:
             why = {
@@ -285,7 +290,7 @@ class Policy:
                 rule = "unknown_locations: deny"
         else:
             outside = geo.outside(loc.countries)
-            where = ", ".join(loc.countries)
+            where = _where(loc.countries)
             if not outside:
                 status = "allowed"
                 reason = f"{loc.label} stores data in {where}, inside {geo.name} {pol}"

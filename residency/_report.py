@@ -226,7 +226,8 @@ def write_table(report: Report, out: TextIO, *, compliant_rows: int = 25) -> Non
             if shown_compliant > compliant_rows:
                 continue
         status = f.status.upper() + (" NEW" if report.is_new(f) else "")
-        rows.append([status, f.service, f.name or f.resource_id, _locs(f), ",".join(f.countries) or "?", f.reason])
+        countries = ",".join(f.countries) if len(f.countries) <= 6 else f"{len(f.countries)} countries"
+        rows.append([status, f.service, f.name or f.resource_id, _locs(f), countries or "?", f.reason])
         if len(rows) >= 200:  # stream in blocks; columns align within a block
             flush()
     if len(rows) > 1 or (rows and rows[0][0] != "STATUS"):
