@@ -42,6 +42,8 @@ logger = logging.getLogger("residency")
 
 _lock = threading.RLock()
 _active: list[Guard] = []
+# Per thread: whether an on_violation callback is running.
+_callback_state = threading.local()
 
 
 def active_guards() -> tuple[Guard, ...]:
@@ -220,8 +222,17 @@ class Guard:
         self._report(ResidencyViolation(provider, operation, service, "global", (), self.policy.name, reason))
 
     def _report(self, violation: ResidencyViolation) -> None:
-        if self.on_violation is not None:
-            self.on_violation(violation)
+        if self.on_violation is not None and not getattr(_callback_state, "active", False):
+            # A failing callback never changes the outcome (blocked in enforce
+            # mode, let through in audit mode); a write the callback itself makes
+            # is checked like any other but not reported back to it (no recursion).
+            _callback_state.active = True
+            try:
+                self.on_violation(violation)
+            except Exception:
+                logger.exception("residency: on_violation callback failed for: %s", violation)
+            finally:
+                _callback_state.active = False
         if self.mode == "audit":
             logger.warning(
                 "residency audit: %s",

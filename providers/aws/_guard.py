@@ -164,6 +164,15 @@ _DESTINATION_PATH = re.compile(
 )
 # Where a parameter names what is read, not written (a copy's source, a job's input).
 _SOURCE_KEY = re.compile(r"source|input", re.IGNORECASE)
+# Members that may hold the ARN of where data goes (a state machine, an event
+# bus, an SNS subscription's endpoint, a DynamoDB table in a transaction): a
+# regional ARN there names a location.
+_ARN_MEMBER = re.compile(r"(?:arns?|endpoint|eventbusname|tablename)$", re.IGNORECASE)
+# Services whose ARNs name what a call uses, not where it writes data: keys,
+# roles, certificates, parameters, images (and global services).
+_REFERENCE_ARN_SERVICES = frozenset(
+    {"acm", "acm-pca", "cloudfront", "ecr", "iam", "kms", "organizations", "route53", "secretsmanager", "ssm", "sts"}
+)
 # Keys whose value is a bucket name data is written to, wherever they appear.
 _BUCKET_KEYS = frozenset({"targetbucket", "s3bucket", "s3bucketname", "destinationbucket"})
 _TARGET_KEYS = (
@@ -180,6 +189,7 @@ _TARGET_KEYS = (
     "KeyId",
     "LogGroupName",
     "ResourceArn",
+    "stateMachineArn",
     "Name",
 )
 
@@ -239,10 +249,15 @@ def _start() -> None:
     # type(), not isinstance(): weakref proxies to clients pass isinstance.
     for obj in gc.get_objects():
         cls = type(obj)
-        if issubclass(cls, botocore.session.Session):
-            _watch_session(obj)
-        elif issubclass(cls, botocore.client.BaseClient):
-            _attach(obj)
+        try:
+            if issubclass(cls, botocore.session.Session):
+                _watch_session(obj)
+            elif issubclass(cls, botocore.client.BaseClient):
+                _attach(obj)
+        except AttributeError:
+            # Half-built in another thread (its __init__ has not set meta yet);
+            # a client class built from now on gets the mixin.
+            continue
 
 
 def _stop() -> None:
@@ -519,6 +534,14 @@ def _host_region(host: str) -> tuple[bool, str | None, str | None]:
             return True, None, "S3 Transfer Acceleration sends the body through edge locations worldwide"
         if label == "s3-global":
             return True, None, "a multi-region access point endpoint may send the body to any of its regions"
+        if label == "endpoint" and labels[i + 1 : i + 2] == ["events"]:
+            return True, None, "an EventBridge global endpoint fails events over to its secondary region"
+        if label == "queue" and i > 0 and _REGION.match(labels[i - 1]):
+            return True, labels[i - 1], None  # legacy SQS queue URL: <region>.queue.amazonaws.com
+        if label == "s3" or label.startswith(("s3-", "s3.")):
+            break  # left of the S3 service label is the bucket (virtual-hosted style), not a region
+    if host == "queue.amazonaws.com":
+        return True, "us-east-1", None
     if host in ("s3.amazonaws.com",) or host.endswith(".s3.amazonaws.com"):
         return True, "us-east-1", None
     return True, None, None
@@ -757,10 +780,17 @@ def _destinations(params: Mapping[str, Any], shape: Any) -> Iterator[tuple[str, 
                 yield path, value
         elif (
             (value.startswith(("arn:", "s3://")) and _DESTINATION_PATH.search(path))
+            or _regional_data_arn(value)
             or key.lower() in _BUCKET_KEYS
             or (key in ("Bucket", "BucketName") and _DESTINATION_PATH.search(path))
         ):
             yield path, value
+
+
+def _regional_data_arn(value: str) -> bool:
+    """Whether ``value`` is the ARN of a regional resource that holds data (a queue, a stream …)."""
+    parsed = _parse_arn(value)
+    return parsed is not None and bool(parsed[1]) and parsed[0] not in _REFERENCE_ARN_SERVICES
 
 
 _shape_memo: dict[tuple[str, str], bool] = {}
@@ -793,6 +823,7 @@ def _may_name_destinations(model: Any) -> bool:
                     _REGION_KEY.search(name)
                     or name.lower() in _BUCKET_KEYS
                     or _DESTINATION_PATH.search(name)
+                    or _ARN_MEMBER.search(name)
                     or visit(member)
                 ):
                     return True
@@ -854,6 +885,9 @@ class _ClientHooks:
             return
         label = f"{operation} (presigned URL)" if presign and operation != "presigned POST" else operation
         context["residency_operation"] = label
+        # Marks this call's own context: botocore signs deep copies of it for
+        # the presigned source-region URLs of EC2/RDS cross-region copies.
+        context["residency_context"] = id(context)
         if self.is_global:
             _report_global(label, self.service, context)
             return
@@ -869,8 +903,17 @@ class _ClientHooks:
             named = _resource_region(target)
             if named and named != self.region:
                 _report(label, target, named, context=context)
+            items = params.get("RequestItems")
+            if isinstance(items, Mapping):
+                # DynamoDB BatchWriteItem: tables named by ARN (map keys, not walked below).
+                for table in items:
+                    named = _resource_region(table) if isinstance(table, str) else None
+                    if named and named != self.region:
+                        _report(label, table, named, context=context)
         if self._walks.get(operation, True) and self._may_walk(model):
             for path, value in _destinations(params, model.input_shape):
+                if not self.is_s3 and value == context.get("residency_target"):
+                    continue  # the call's own target (a topic, a function): checked above
                 self._check_destination(client, label, path, value, context)
 
     def _check_bucket(
@@ -892,8 +935,20 @@ class _ClientHooks:
             return
         if operation == "CreateBucket":
             config = params.get("CreateBucketConfiguration") or {}
+            if (
+                config.get("LocationConstraint") == "EU"
+                and isinstance(params, dict)
+                and not context.get("is_presign_request")
+            ):
+                # The legacy alias of eu-west-1: name the region, so the request
+                # can be routed there (a regional endpoint rejects "EU").
+                config = params["CreateBucketConfiguration"] = {**config, "LocationConstraint": "eu-west-1"}
             m = _DIRECTORY_BUCKET.match(bucket)
             regions = [m.group("zone")] if m else [str(config.get("LocationConstraint") or "us-east-1")]
+            location = config.get("Location")
+            named = location.get("Name") if isinstance(location, Mapping) else None
+            if isinstance(named, str) and named and named not in regions:
+                regions.append(named)  # a directory bucket's zone, also when the name says otherwise
             why = None
         else:
             regions, why = bucket_location(client, bucket)
@@ -919,10 +974,13 @@ class _ClientHooks:
     def _check_destination(self, client: Any, label: str, path: str, value: str, context: dict[str, Any]) -> None:
         base = context.get("residency_target", self.service)
         target = f"{base} ({path})"
+        parsed = _parse_arn(value)
+        named = value if _REGION.match(value) else parsed[1] if parsed else None
+        if named and named == self.region and not self.is_s3:
+            return  # the client's own region, reported for this call already
         if _REGION.match(value):
             _report(label, target, value, context=context)
             return
-        parsed = _parse_arn(value)
         if parsed is None:
             # A bucket name (S3 logging's TargetBucket) or an s3:// URI.
             bucket = value[5:].split("/", 1)[0] if value.startswith("s3://") else value
@@ -948,6 +1006,8 @@ class _ClientHooks:
     # -- before-endpoint-resolution: route S3 writes to the bucket's region ----------------
 
     def on_endpoint_resolution(self, builtins: dict[str, Any], context: dict[str, Any], **kw: Any) -> None:
+        if context and context.get("residency_operation") and _guards:
+            self._recheck_bucket(kw.get("params"), kw.get("model"), context)
         region = context.get("residency_region") if context else None
         if not region or builtins.get("SDK::Endpoint"):
             return
@@ -972,12 +1032,42 @@ class _ClientHooks:
             context.setdefault("signing", {})["region"] = region
             context["residency_rerouted"] = region
 
+    def _recheck_bucket(self, params: Any, model: Any, context: dict[str, Any]) -> None:
+        """The final parameters' bucket, when a handler after ours changed it.
+
+        Handlers registered later on ``provide-client-params`` (which may return
+        new parameters) or on ``before-parameter-build`` (which may edit them)
+        run after the check: the bucket the request is really built for is
+        checked again, before routing and before anything is sent.
+        """
+        if not isinstance(params, Mapping):
+            return
+        bucket = params.get("Bucket")
+        target = str(context.get("residency_target") or "")
+        checked = target[5:] if target.startswith("s3://") else target
+        if not isinstance(bucket, str) or bucket == checked:
+            return
+        client = self._client()
+        if client is None:
+            return
+        operation = str(getattr(model, "name", "") or "PutObject")
+        if operation == "CreateBucket" and context.get("residency_operation") == "presigned POST":
+            operation = "PutObject"
+        context.pop("residency_region", None)
+        self._check_bucket(client, str(context["residency_operation"]), operation, params, context)
+
     # -- before-sign: the endpoint every attempt goes to ------------------------------
 
     def on_before_sign(self, request: Any, operation_name: str, region_name: str, **kw: Any) -> None:
         if not _guards:
             return
         context: dict[str, Any] = request.context
+        if not self.is_s3 and context.get("residency_context", id(context)) != id(context):
+            # A copy of the call's context: the presigned URL EC2 CopySnapshot/CopyImage
+            # and RDS cross-region copies embed so the destination region may read
+            # from the source region. It is never sent from here; the call is
+            # checked on its own request.
+            return
         if is_read_operation(operation_name):
             if not (self.is_s3 and context.get("is_presign_request") and request.method in ("PUT", "POST")):
                 return
