@@ -709,3 +709,35 @@ def test_audit_mode_reports_a_named_resource_once(aws: None) -> None:
         boto3.client("sns", region_name=US).publish(TopicArn=topic, Message="x")
         boto3.client("stepfunctions", region_name=US).list_state_machines()
     assert [(v.operation, v.target) for v in seen] == [("Publish", topic)]
+
+
+def test_log_export_to_an_outside_bucket(buckets: dict[str, str]) -> None:
+    logs = boto3.client("logs", region_name=EU)
+    logs.create_log_group(logGroupName="g")
+    with residency.guard(policy="eu"), pytest.raises(ResidencyViolation, match=r"s3://us-bkt \(destination\)"):
+        logs.create_export_task(logGroupName="g", fromTime=0, to=1, destination="us-bkt")
+    assert keys("us-bkt") == []
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"region_name": "eu-central-1"},
+        {"region_name": "us-west-2", "config": Config(s3={"addressing_style": "virtual"})},
+        {"region_name": US, "config": Config(use_dualstack_endpoint=True)},
+        {"region_name": US, "config": Config(use_fips_endpoint=True)},
+        {"region_name": "aws-global"},
+    ],
+)
+def test_presigned_capabilities_for_an_eu_bucket_from_other_regions(
+    buckets: dict[str, str], config: dict[str, Any]
+) -> None:
+    """Not a redirect: a presign from a client in another region is routed to the bucket's region."""
+    s3 = boto3.client("s3", **config)
+    with residency.guard(policy="eu"):
+        post = s3.generate_presigned_post("eu-bkt", "k")
+        url = s3.generate_presigned_url("put_object", Params={"Bucket": "eu-bkt", "Key": "k"})
+        with pytest.raises(ResidencyViolation):
+            s3.generate_presigned_post("us-bkt", "k")
+    assert ".eu-west-1.amazonaws.com" in post["url"], post
+    assert ".eu-west-1.amazonaws.com" in url, url

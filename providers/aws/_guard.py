@@ -173,6 +173,8 @@ _ARN_MEMBER = re.compile(r"(?:arns?|endpoint|eventbusname|tablename)$", re.IGNOR
 _REFERENCE_ARN_SERVICES = frozenset(
     {"acm", "acm-pca", "cloudfront", "ecr", "iam", "kms", "organizations", "route53", "secretsmanager", "ssm", "sts"}
 )
+# Parameters that name a destination bucket under a generic key, per operation.
+_BUCKET_PARAMS = {("logs", "CreateExportTask"): "destination"}
 # Keys whose value is a bucket name data is written to, wherever they appear.
 _BUCKET_KEYS = frozenset({"targetbucket", "s3bucket", "s3bucketname", "destinationbucket"})
 _TARGET_KEYS = (
@@ -855,6 +857,9 @@ class _ClientHooks:
         self._walks: dict[str, bool] = {}
         is_aws, host_region, _ = _host_region(_host(str(client.meta.endpoint_url)))
         self.region = str(host_region if is_aws and host_region else client.meta.region_name)
+        # The region the client was configured with, without FIPS pseudo-region spelling.
+        configured = str(client.meta.region_name or "")
+        self.configured_region = configured.removeprefix("fips-").removesuffix("-fips")
 
     def _may_walk(self, model: Any) -> bool:
         walk = self._walks[model.name] = _may_name_destinations(model)
@@ -910,6 +915,9 @@ class _ClientHooks:
                     named = _resource_region(table) if isinstance(table, str) else None
                     if named and named != self.region:
                         _report(label, table, named, context=context)
+            key = _BUCKET_PARAMS.get((self.service, operation))
+            if key and isinstance(params.get(key), str):
+                self._check_destination(client, label, key, params[key], context)
         if self._walks.get(operation, True) and self._may_walk(model):
             for path, value in _destinations(params, model.input_shape):
                 if not self.is_s3 and value == context.get("residency_target"):
@@ -1013,7 +1021,10 @@ class _ClientHooks:
             return
         chosen = builtins.get("AWS::Region")
         target = str(context.get("residency_target") or "")
-        if chosen not in (region, context.get("client_region"), "aws-global", None) and target.startswith("s3://"):
+        # Presigned URLs and POSTs carry no ``client_region``: the client's own
+        # configured region is not a redirect either.
+        own = self.configured_region
+        if chosen not in (region, context.get("client_region"), own, "aws-global", None) and target.startswith("s3://"):
             # Not the client's configuration: botocore's S3 redirector learned
             # from a 301/400 that the bucket lives in ``chosen``. Report that
             # region (raises if outside) before the request is re-sent; follow
