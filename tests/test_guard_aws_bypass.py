@@ -19,6 +19,7 @@ import boto3
 import botocore.session
 import pytest
 from boto3.s3.transfer import S3Transfer, TransferConfig
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from moto import mock_aws
 from residency.providers.aws import _guard as aws_guard
@@ -741,3 +742,27 @@ def test_presigned_capabilities_for_an_eu_bucket_from_other_regions(
             s3.generate_presigned_post("us-bkt", "k")
     assert ".eu-west-1.amazonaws.com" in post["url"], post
     assert ".eu-west-1.amazonaws.com" in url, url
+
+
+def test_redirect_to_the_clients_own_outside_region_is_stopped(buckets: dict[str, str]) -> None:
+    """A us-east-1 client routed to eu-west-1; a 301 (injected) says us-east-1: stopped, cache forgotten."""
+    s3 = boto3.client("s3", region_name=US)
+    sent = record_sends(s3)
+    attempts: list[str] = []
+
+    def redirect(request: Any, **kw: Any) -> AWSResponse | None:
+        if request.method == "PUT" and not attempts:
+            attempts.append(request.url)
+            body = b"<Error><Code>PermanentRedirect</Code><Message>m</Message></Error>"
+            raw = type("Raw", (), {"stream": lambda self, **k: iter([body])})()
+            return AWSResponse("https://injected", 301, {"x-amz-bucket-region": US}, raw)
+        return None
+
+    s3.meta.events.register_first("before-send.s3.PutObject", redirect)
+    with residency.guard(policy="eu"):
+        with pytest.raises(ResidencyViolation, match="PutObject to s3://eu-bkt: us-east-1"):
+            s3.put_object(Bucket="eu-bkt", Key="k", Body=b"x")
+        assert aws_guard.region_cache.get((aws_guard._scope(s3), "eu-bkt")) is None
+    assert len(attempts) == 1
+    assert ".eu-west-1." in attempts[0]
+    assert not [u for u in sent if "/k" in u and ".eu-west-1." not in u], sent

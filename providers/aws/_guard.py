@@ -1021,11 +1021,14 @@ class _ClientHooks:
             return
         chosen = builtins.get("AWS::Region")
         target = str(context.get("residency_target") or "")
-        # Presigned URLs and POSTs carry no ``client_region``: the client's own
-        # configured region is not a redirect either.
-        own = self.configured_region
-        if chosen not in (region, context.get("client_region"), own, "aws-global", None) and target.startswith("s3://"):
-            # Not the client's configuration: botocore's S3 redirector learned
+        # A region that is neither ours nor the client's configuration (presigned
+        # URLs and POSTs carry no ``client_region``) comes from botocore's S3
+        # redirector; once we have routed this request, any other region does
+        # (a 301 may name the client's own region).
+        configured = (context.get("client_region"), self.configured_region, "aws-global")
+        redirected = context.get("residency_rerouted") or chosen not in configured
+        if chosen not in (region, None) and redirected and target.startswith("s3://"):
+            # botocore's S3 redirector learned
             # from a 301/400 that the bucket lives in ``chosen``. Report that
             # region (raises if outside) before the request is re-sent; follow
             # it when inside.
