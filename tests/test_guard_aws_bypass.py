@@ -766,3 +766,20 @@ def test_redirect_to_the_clients_own_outside_region_is_stopped(buckets: dict[str
     assert len(attempts) == 1
     assert ".eu-west-1." in attempts[0]
     assert not [u for u in sent if "/k" in u and ".eu-west-1." not in u], sent
+
+
+def test_partiql_and_region_spelling(aws: None) -> None:
+    us = boto3.client("dynamodb", region_name=US)
+    us.create_table(TableName="t", **TABLE)
+    eu = boto3.client("dynamodb", region_name=EU)
+    eu.create_table(TableName="e", **TABLE)
+    with residency.guard(policy="eu"):
+        us.execute_statement(Statement="SELECT * FROM t")  # a read passes
+        assert aws_guard._partiql_reads({"Statements": [{"Statement": "  select 1"}]})
+        with pytest.raises(ResidencyViolation, match="BatchExecuteStatement"):
+            us.batch_execute_statement(
+                Statements=[{"Statement": "SELECT * FROM t"}, {"Statement": "INSERT INTO t VALUE {'pk': 'x'}"}]
+            )
+        with pytest.raises(ResidencyViolation, match="us-east-1"):
+            eu.update_table(TableName="e", ReplicaUpdates=[{"Create": {"RegionName": "US-EAST-1"}}])
+    assert us.scan(TableName="t")["Count"] == 0

@@ -726,6 +726,15 @@ def _target(service: str, params: Mapping[str, Any]) -> str:
     return service
 
 
+def _partiql_reads(params: Mapping[str, Any]) -> bool:
+    """Whether a DynamoDB PartiQL call (ExecuteStatement, BatchExecuteStatement) only selects."""
+    statements = [params.get("Statement")] + [
+        s.get("Statement") for s in params.get("Statements") or () if isinstance(s, Mapping)
+    ]
+    texts = [t for t in statements if isinstance(t, str)]
+    return bool(texts) and all(t.lstrip().upper().startswith("SELECT") for t in texts)
+
+
 def _resource_region(target: str) -> str | None:
     """The region an ARN or AWS URL names, if any."""
     if target.startswith("arn:"):
@@ -778,8 +787,9 @@ def _destinations(params: Mapping[str, Any], shape: Any) -> Iterator[tuple[str, 
     """
     for path, key, value in _walk(params, shape):
         if _REGION_KEY.search(key):
-            if _REGION.match(value):
-                yield path, value
+            region = value.strip().lower()  # "US-EAST-1" must not slip past the pattern
+            if _REGION.match(region):
+                yield path, region
         elif (
             (value.startswith(("arn:", "s3://")) and _DESTINATION_PATH.search(path))
             or _regional_data_arn(value)
@@ -880,6 +890,9 @@ class _ClientHooks:
             # upload into an existing bucket, so the bucket's region decides.
             operation = "presigned POST"
             context["residency_operation"] = operation
+        if self.service == "dynamodb" and operation.endswith("ExecuteStatement") and _partiql_reads(params):
+            context["residency_read"] = True  # PartiQL SELECTs only: a read, also at before-sign
+            return
         if is_read_operation(operation):
             if self.is_s3 and presign and isinstance(params.get("Bucket"), str):
                 # A presigned URL's method can be changed (HttpMethod="PUT"):
@@ -1076,6 +1089,8 @@ class _ClientHooks:
         if not _guards:
             return
         context: dict[str, Any] = request.context
+        if context.get("residency_read"):
+            return
         if not self.is_s3 and context.get("residency_context", id(context)) != id(context):
             # A copy of the call's context: the presigned URL EC2 CopySnapshot/CopyImage
             # and RDS cross-region copies embed so the destination region may read
