@@ -195,8 +195,130 @@ def test_concurrency_is_bounded(fake_arm: FakeArm, source: str) -> None:
     assert fake_arm.max_in_flight == 2
 
 
-def test_disabled_subscriptions_are_not_listed(fake_arm: FakeArm) -> None:
+def test_disabled_subscriptions_are_scanned_and_deleted_ones_noted(fake_arm: FakeArm) -> None:
     seed_estate(fake_arm)
-    fake_arm.subscriptions[US_SUB.lower()]["state"] = "Disabled"
-    _, ctx = _scan(fake_arm)
-    assert ctx.accounts_scanned == [EU_SUB]
+    fake_arm.subscriptions[US_SUB.lower()]["state"] = "Disabled"  # still holds data: scanned
+    gone = fake_arm.add_subscription("00000000-0000-0000-0000-00000000dea1")
+    fake_arm.subscriptions[gone]["state"] = "Deleted"
+    found, ctx = _scan(fake_arm)
+    assert sorted(ctx.accounts_scanned) == sorted([EU_SUB, US_SUB])
+    assert any(f"{US_SUB} is Disabled" in n for n in ctx.notes)
+    assert any(f"{gone} is Deleted: not scanned" in n for n in ctx.notes)
+    assert any(k.lower().startswith(f"/subscriptions/{US_SUB}/") for k in found)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_access_denied_subscription_is_unknown_never_skipped(fake_arm: FakeArm, source: str) -> None:
+    seed_estate(fake_arm)
+    # ARM answers 403 for the subscription; Resource Graph silently leaves such subscriptions out
+    fake_arm.fail[f"/subscriptions/{US_SUB}"] = (403, "AuthorizationFailed")
+    fake_arm.hidden_from_graph.add(US_SUB.lower())
+    found, ctx = _scan(fake_arm, source=source, accounts=[EU_SUB, US_SUB])
+    sub = found[f"/subscriptions/{US_SUB}"]
+    assert sub.status == "unknown"
+    assert "AuthorizationFailed" in (sub.error or "")
+    assert US_SUB in ctx.accounts_scanned
+    assert not [k for k in found if k.lower().startswith(f"/subscriptions/{US_SUB}/")]
+
+
+def test_resource_graph_failures_make_every_subscription_unknown(fake_arm: FakeArm) -> None:
+    seed_estate(fake_arm)
+    fake_arm.fail["microsoft.resourcegraph"] = (403, "AuthorizationFailed")
+    found, _ = _scan(fake_arm, source="resource-graph")
+    assert {k: f.status for k, f in found.items()} == {
+        f"/subscriptions/{EU_SUB}": "unknown",
+        f"/subscriptions/{US_SUB}": "unknown",
+    }
+
+
+def test_a_truncated_resource_graph_answer_is_not_taken_as_complete(
+    fake_arm: FakeArm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_estate(fake_arm)
+    graph = fake_arm._graph
+
+    def truncated(body: Any) -> dict[str, Any]:
+        out = graph(body)
+        out.pop("$skipToken", None)
+        out["resultTruncated"] = "true"
+        return out
+
+    monkeypatch.setattr(fake_arm, "_graph", truncated)
+    found, _ = _scan(fake_arm, source="resource-graph", accounts=[EU_SUB])
+    assert found[f"/subscriptions/{EU_SUB}"].status == "unknown"
+    assert "truncated" in (found[f"/subscriptions/{EU_SUB}"].error or "")
+
+
+def test_storage_listing_denied_falls_back_to_the_catalog_pair(fake_arm: FakeArm) -> None:
+    expect = seed_estate(fake_arm)
+    fake_arm.fail[f"/subscriptions/{EU_SUB}/providers/microsoft.storage/storageaccounts"] = (403, "AuthorizationFailed")
+    found, ctx = _scan(fake_arm, accounts=[EU_SUB])
+    eu_expect = {k.lower(): v for k, v in expect.items() if EU_SUB in k}
+    assert {k.lower(): f.status for k, f in found.items()} == eu_expect
+    ukgrs = next(f for k, f in found.items() if k.endswith("/ukgrs"))
+    assert {loc.code for loc in ukgrs.locations} == {"uksouth", "ukwest"}
+    assert any("storage accounts could not be listed" in n for n in ctx.notes)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_newer_geo_skus_destination_secondaries_and_partners_without_location(fake_arm: FakeArm, source: str) -> None:
+    sub = fake_arm.add_subscription(EU_SUB)
+    fake_arm.add_resource_group(sub, "rg", "westeurope")
+    v2 = fake_arm.add_storage_account(sub, "rg", "v2grs", "swedencentral", sku="StandardV2_GRS")
+    # an EU destination whose geo-redundant secondary is outside a Sweden-only policy
+    dest = fake_arm.add_storage_account(
+        sub, "rg", "dest", "swedencentral", sku="Standard_RAGRS", secondary="swedensouth"
+    )
+    src = fake_arm.add_storage_account(sub, "rg", "src", "swedencentral")
+    fake_arm.add_child(
+        src, "objectReplicationPolicies", "p", properties={"sourceAccount": "src", "destinationAccount": dest}
+    )
+    server = fake_arm.add_resource(sub, "rg", "Microsoft.Sql/servers", "sql", "swedencentral")
+    partner = fake_arm.add_resource(sub, "rg", "Microsoft.Sql/servers", "sql-partner", "eastus", listed=False)
+    fake_arm.add_child(server, "failoverGroups", "fg", properties={"partnerServers": [{"id": partner}]})
+    from residency import parse_policy
+
+    found, _ = _scan(fake_arm, parse_policy({"name": "se", "allow": ["SE"]}), source=source)
+    assert [loc.code for loc in found[v2].locations] == ["swedencentral", "swedensouth"]
+    assert found[v2].status == "compliant"
+    roles = dict(zip((loc.code for loc in found[src].locations), found[src].roles, strict=True))
+    assert roles["swedensouth"].endswith("(its geo-redundant secondary)")
+    assert found[server].status == "violation"
+    assert "eastus" in [loc.code for loc in found[server].locations]
+
+
+def test_the_fake_answers_in_the_sdks_own_shapes(fake_arm: FakeArm) -> None:
+    """The real SDK clients parse every kind of answer the scan and the guard rely on."""
+    from azure.mgmt.resource.databoundaries import DataBoundaryMgmtClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.resource.subscriptions import SubscriptionClient
+    from azure.mgmt.resourcegraph import ResourceGraphClient
+    from azure.mgmt.resourcegraph.models import QueryRequest
+    from azure.mgmt.storage import StorageManagementClient
+
+    seed_estate(fake_arm)
+    kw = fake_arm.client_kwargs()
+    cred = fake_arm.credential
+    subs = SubscriptionClient(cred, **kw)
+    assert subs.subscriptions.get(EU_SUB).display_name == "eu-prod"
+    assert {s.subscription_id for s in subs.subscriptions.list()} == {EU_SUB, US_SUB}
+    rm = ResourceManagementClient(cred, EU_SUB, **kw)  # type: ignore[arg-type]
+    assert rm.resource_groups.get("rg-eu").location == "westeurope"
+    listed = list(rm.resources.list())
+    storage = next(r for r in listed if r.name == "ukgrs")
+    assert (storage.sku.name, storage.kind, storage.location) == ("Standard_GRS", "StorageV2", "uksouth")
+    cosmos = rm.resources.get_by_id(next(r.id for r in listed if r.name == "cosmos-us"), api_version="2024-05-15")
+    assert [loc["locationName"] for loc in cosmos.properties["locations"]] == ["West Europe", "East US"]
+    sm = StorageManagementClient(cred, EU_SUB, **kw)  # type: ignore[arg-type]
+    acct = sm.storage_accounts.get_properties("rg-us", "ukgrs")
+    assert (acct.primary_location, acct.secondary_location, acct.status_of_secondary) == (
+        "uksouth",
+        "ukwest",
+        "available",
+    )
+    page = ResourceGraphClient(cred, **kw).resources(QueryRequest(subscriptions=[EU_SUB], query="resources"))
+    assert page.total_records == page.count == len(page.data)
+    assert page.result_truncated == "false"
+    boundary = DataBoundaryMgmtClient(cred, **kw).data_boundaries.get_tenant("default")
+    assert boundary.properties.data_boundary == "EU"
+    assert {r.query.get("api-version") is not None for r in fake_arm.requests} == {True}

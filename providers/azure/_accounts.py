@@ -14,7 +14,8 @@ or ``127.0.0.1:10000/euacct`` for Azurite), not a region. The guard asks an
   (``Microsoft.Storage/storageAccounts``, one paged request per
   subscription) and reads ``primaryLocation``/``secondaryLocation``. It uses
   the caller's own credential when the storage client was built with a token
-  credential, else the one it was given, else ``DefaultAzureCredential``.
+  credential (an async client's credential is called on its event loop),
+  else the one it was given, else ``DefaultAzureCredential``.
 
 * :class:`ChainedAccountResolver` — asks several in order.
 
@@ -43,10 +44,26 @@ __all__ = [
     "ChainedAccountResolver",
     "StaticAccountResolver",
     "geo_secondary",
+    "is_geo_redundant",
 ]
 
-#: SKUs that keep a copy in the paired (secondary) region.
-GEO_REDUNDANT_SKUS = frozenset({"standard_grs", "standard_ragrs", "standard_gzrs", "standard_ragzrs"})
+#: SKUs that keep a copy in the paired (secondary) region (the ``StandardV2_*`` SKUs too).
+GEO_REDUNDANT_SKUS = frozenset(
+    {"standard_grs", "standard_ragrs", "standard_gzrs", "standard_ragzrs", "standardv2_grs", "standardv2_gzrs"}
+)
+
+
+def is_geo_redundant(sku: str | None) -> bool:
+    """Whether a storage SKU name keeps a copy in a secondary region.
+
+    Any SKU whose redundancy part is GRS, RA-GRS, GZRS or RA-GZRS, including
+    SKUs newer than this list (``StandardV2_GRS``), spelled in any case.
+
+    >>> [is_geo_redundant(s) for s in ("Standard_RAGRS", "StandardV2_GZRS", "standard-ra-grs", "Premium_ZRS")]
+    [True, True, True, False]
+    """
+    name = (sku or "").replace("-", "").replace("_", "").replace(" ", "").upper()
+    return name.endswith(("GRS", "GZRS"))  # RA-GRS and RA-GZRS end the same way
 
 
 def geo_secondary(location: str, sku: str | None, reported: str | None = None) -> tuple[str | None, bool]:
@@ -61,7 +78,7 @@ def geo_secondary(location: str, sku: str | None, reported: str | None = None) -
     >>> geo_secondary("westeurope", "Standard_LRS")
     (None, False)
     """
-    geo = (sku or "").replace("-", "").lower() in GEO_REDUNDANT_SKUS
+    geo = is_geo_redundant(sku)
     if reported:
         return reported, True
     if not geo:
@@ -171,7 +188,8 @@ class ArmAccountResolver:
         self.refresh_after = refresh_after
         self.min_refresh = min_refresh
         self._lock = threading.Lock()
-        self._index: dict[int, tuple[float, dict[str, AccountLocations]]] = {}
+        # keyed by id() of the credential, which is kept alive with its index (no id reuse)
+        self._index: dict[int, tuple[float, dict[str, AccountLocations], object]] = {}
         self.requests = 0
 
     def _default_credential(self) -> object:
@@ -181,16 +199,17 @@ class ArmAccountResolver:
 
     def resolve(self, account: str, credential: object | None = None) -> AccountLocations | None:
         cred = credential if _is_sync_token_credential(credential) else self._default_credential()
-        key = id(cred)
+        identity: object = getattr(cred, "residency_identity", cred)  # a bridged async credential: the original
+        key = id(identity)
         name = account.lower()
         with self._lock:
             now = time.monotonic()
-            stamp, index = self._index.get(key, (0.0, {}))
+            stamp, index, _ = self._index.get(key, (0.0, {}, None))
             fresh = now - stamp < self.refresh_after
             if fresh and (name in index or now - stamp < self.min_refresh):
                 return index.get(name)
             index = self._build_index(cred)
-            self._index[key] = (time.monotonic(), index)
+            self._index[key] = (time.monotonic(), index, identity)
             return index.get(name)
 
     def _build_index(self, credential: object) -> dict[str, AccountLocations]:

@@ -11,15 +11,21 @@ records every request it receives::
         arm.add_storage_account(sub, "rg-eu", "euacct", "westeurope", sku="Standard_GRS")
         client = ResourceManagementClient(arm.credential, sub, **arm.client_kwargs())
 
-Served: subscriptions, resource groups, generic resources (``nextLink``
-paging, ``page_size`` per page), resources by id, child collections
-(``…/replications``, ``…/failoverGroups``, ``…/replicationLinks``,
+Served: subscriptions (list and by id), resource groups, generic resources
+(``nextLink`` paging, ``page_size`` per page), resources by id, child
+collections (``…/replications``, ``…/failoverGroups``, ``…/replicationLinks``,
 ``…/objectReplicationPolicies``), storage accounts by type with
 ``primaryLocation``/``secondaryLocation``, Resource Graph queries
-(``$skipToken`` paging; every row of the requested subscriptions, the query
-text is not interpreted beyond ``ResourceContainers``), the tenant's data
-boundary, and ``PUT``/``PATCH``/``DELETE`` of resources (stored, so a test can
-see what arrived). Nothing here contacts a network beyond loopback.
+(``$skipToken`` paging; every row of the requested subscriptions the identity
+can read, the query text is not interpreted beyond ``ResourceContainers``),
+the tenant's data boundary, ``PUT`` (201 created / 200 updated), ``PATCH``
+(merged), ``DELETE`` and ``POST /batch`` (each request routed on its own),
+stored so a test can see what arrived. Like ARM, every request needs an
+``api-version`` (400 ``MissingApiVersionParameter`` otherwise); ``fail``
+injects errors (``AuthorizationFailed`` …) by path fragment, and
+``hidden_from_graph`` leaves subscriptions out of Resource Graph answers the
+way ARG silently omits subscriptions the identity cannot read. Nothing here
+contacts a network beyond loopback.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import attrs
 
-__all__ = ["FakeArm", "FakeCredential", "RecordedRequest"]
+__all__ = ["AsyncFakeCredential", "FakeArm", "FakeCredential", "RecordedRequest"]
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -62,6 +68,29 @@ class FakeCredential:
 
         self.calls += 1
         return AccessTokenInfo(self.token, int(time.time()) + 3600)
+
+
+class AsyncFakeCredential:
+    """The async twin of :class:`FakeCredential` (for ``.aio`` clients)."""
+
+    def __init__(self, token: str = "fake-token") -> None:
+        self.token = token
+        self.calls = 0
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        self.calls += 1
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> AsyncFakeCredential:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
 
 
 @attrs.frozen
@@ -163,6 +192,8 @@ class FakeArm:
         self.latency = 0.0
         #: path fragment (lower case) -> (status, error code): answer those requests with an error
         self.fail: dict[str, tuple[int, str]] = {}
+        #: subscriptions (lower case) Resource Graph leaves out, as it does those it may not read
+        self.hidden_from_graph: set[str] = set()
         #: the most requests ever being answered at the same time
         self.max_in_flight = 0
         self._in_flight = 0
@@ -356,6 +387,10 @@ class FakeArm:
         for fragment, (status, code) in self.fail.items():
             if fragment in low:
                 return status, _error(code, f"injected failure for {path}")
+        if "api-version" not in query:
+            return 400, _error("MissingApiVersionParameter", "The api-version query parameter is required")
+        if method == "POST" and low == "/batch":
+            return 200, self._batch(body or {})
         if method == "POST" and low == "/providers/microsoft.resourcegraph/resources":
             return 200, self._graph(body or {})
         if low.endswith("/providers/microsoft.resources/databoundaries/default"):
@@ -365,6 +400,13 @@ class FakeArm:
                 "type": "Microsoft.Resources/dataBoundaries",
                 "properties": {"dataBoundary": self.data_boundary, "provisioningState": "Succeeded"},
             }
+        if method == "POST" and segs[-1:] in (["listaccountsas"], ["listservicesas"]):
+            parent = low.rpartition("/")[0]
+            if parent not in self.resources:
+                return 404, _error("ResourceNotFound", f"The Resource '{path}' was not found.")
+            key = "accountSasToken" if segs[-1] == "listaccountsas" else "serviceSasToken"
+            perm = str((body or {}).get("signedPermission", "")) if isinstance(body, dict) else ""
+            return 200, {key: f"sv=2023-11-03&sp={perm}&sig=fake"}
         if method in ("PUT", "PATCH"):
             return self._write(method, path, body)
         if method == "DELETE":
@@ -377,6 +419,8 @@ class FakeArm:
             return 200, self._page(list(self.subscriptions.values()), query, path)
         if len(segs) >= 2 and segs[0] == "subscriptions" and segs[1] not in self.subscriptions:
             return 404, _error("SubscriptionNotFound", f"The subscription '{segs[1]}' could not be found.")
+        if len(segs) == 2 and segs[0] == "subscriptions":
+            return 200, self.subscriptions[segs[1]]
         if len(segs) == 3 and segs[2] == "resourcegroups":
             prefix = f"/subscriptions/{segs[1]}/"
             rgs = [g for k, g in self.resource_groups.items() if k.startswith(prefix)]
@@ -405,10 +449,14 @@ class FakeArm:
         body = body if isinstance(body, dict) else {}
         segs = path.rstrip("/").split("/")
         if len(segs) == 5 and segs[3].lower() == "resourcegroups":
+            created = low not in self.resource_groups
             rid = self.add_resource_group(segs[2], segs[4], str(body.get("location", "")), body.get("tags"))
-            return 201, self.resource_groups[rid.lower()]
+            return (201 if created else 200), self.resource_groups[rid.lower()]
         existing = self.resources.get(low, {})
+        created = not existing
         merged = {**existing, **body}
+        if method == "PATCH" and isinstance(body.get("properties"), dict):
+            merged["properties"] = {**existing.get("properties", {}), **body["properties"]}
         self._put(
             path.rstrip("/"),
             _type_of(path),
@@ -420,8 +468,42 @@ class FakeArm:
             merged.get("tags"),
             "/providers/" in path and path.count("/") <= 8,
         )
-        self.resources[low]["properties"].setdefault("provisioningState", "Succeeded")
-        return 200, self.resources[low]
+        res = self.resources[low]
+        res["properties"].setdefault("provisioningState", "Succeeded")
+        if res["type"].lower() == "microsoft.storage/storageaccounts":
+            # What ARM reports once the account exists; its create answers 200 (or 202), never 201.
+            from ._accounts import geo_secondary
+
+            primary = str(res.get("location") or "")
+            secondary, _ = geo_secondary(primary, (res.get("sku") or {}).get("name"))
+            res["properties"].update({"primaryLocation": primary, "statusOfPrimary": "available"})
+            if secondary:
+                res["properties"].update({"secondaryLocation": secondary, "statusOfSecondary": "available"})
+            else:
+                res["properties"].pop("secondaryLocation", None)
+            return 200, res
+        return (201 if created and method == "PUT" else 200), res
+
+    def _batch(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /batch``: ``{"requests": [{httpMethod, url, content, name}]}`` → ``{"responses": [...]}``."""
+        responses = []
+        for i, req in enumerate(body.get("requests") or []):
+            parts = urlsplit(str(req.get("url", "")))
+            query = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
+            method = str(req.get("httpMethod", "GET")).upper()
+            with self._lock:
+                self.requests.append(RecordedRequest(method, parts.path, query, req.get("content")))
+            status, content = self._route(method, parts.path, query, req.get("content"))
+            responses.append(
+                {
+                    "name": req.get("name") or str(i),
+                    "httpStatusCode": status,
+                    "headers": {"x-ms-request-id": str(uuid.uuid4())},
+                    "content": content,
+                    "contentLength": len(json.dumps(content)) if content is not None else 0,
+                }
+            )
+        return {"responses": responses}
 
     def _page(self, items: list[dict[str, Any]], query: dict[str, str], path: str) -> dict[str, Any]:
         start = int(query.get("$skiptoken", "0") or 0)
@@ -435,7 +517,7 @@ class FakeArm:
         return out
 
     def _graph(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        subs = {str(s).lower() for s in body.get("subscriptions") or self.subscriptions}
+        subs = {str(s).lower() for s in body.get("subscriptions") or self.subscriptions} - self.hidden_from_graph
         query = str(body.get("query", "")).lower()
         rows: list[dict[str, Any]] = []
         if "resourcecontainers" in query:

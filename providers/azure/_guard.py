@@ -1,4 +1,4 @@
-"""The Azure storage guard: one hook on azure-core's pipeline, checked before sending.
+"""The Azure storage guard: hooks on azure-core's pipeline, checked before sending.
 
 Design
 ======
@@ -10,31 +10,70 @@ their pipelines themselves, so adding a policy to clients cannot reach them
 all; wrapping ``run`` on the two pipeline classes can, for clients created
 before and after :func:`install`. The wrapper looks at the request *before*
 the first policy runs (no header is signed, no byte is sent) and raises
-:class:`residency.ResidencyViolation` in enforce mode. Uninstalling the last
-guard restores the original methods.
+:class:`residency.ResidencyViolation` in enforce mode. The transport runner at
+the end of every pipeline is wrapped too: a request whose method or URL a
+policy changed after that first check (a 307/308 redirect, which repeats the
+body; a storage ``use_location``/``secondary_hostname`` host swap; a request
+a policy sends on its own) is checked again before it reaches the transport.
+Uninstalling the last guard restores the original methods.
 
-**Management plane** (``management.azure.com`` and the sovereign clouds'
-equivalents; on loopback, any request with an ``api-version`` query):
-``PUT``/``PATCH``/``POST`` bodies are read as JSON and every location field is
-checked: ``location`` and ``locationName`` at any depth (Cosmos DB
-``locations[]``, failover policies), ``extendedLocation.name`` (edge zones:
-unknown), ``*Location`` keys naming targets (``secondaryLocation``,
-``targetLocation`` …) and a deployment parameter ``location: {value: …}``.
-Template expressions (``"[resourceGroup().location]"``) are not locations and
-are skipped. A storage account created or updated with a geo-redundant SKU
-(GRS, RA-GRS, GZRS, RA-GZRS) also puts data in its paired region, which is
-checked too (an unknown pair fails closed); a SKU change without a location
-looks the account up. Storage ``objectReplicationPolicies`` naming a
-destination account check that account's locations. SQL failover groups'
-``partnerServers[].id`` are located with a ``GET`` through the caller's own
-pipeline (async clients, or an unreadable partner: unknown, fails closed).
+**Management plane** (``management.azure.com``, its regional
+``<region>.management.azure.com`` and the sovereign clouds' equivalents in any
+spelling (a trailing dot, any case); an ARM path — ``/subscriptions…``,
+``/providers/…``, ``/batch`` — sent by a management client (one with
+azure-mgmt-core's policies) to any host, or on loopback with an
+``api-version`` query; never a storage host or a storage client's request):
+every method but ``GET``/``HEAD``/``OPTIONS``/``DELETE`` has its body read as JSON (a stream is read and
+replaced by its bytes; a body that is not JSON, or has a duplicated key, fails
+closed) and checked:
 
-**Data plane** (``<account>.blob|dfs|queue|table|file.core.windows.net``, the
-``-secondary``, ``privatelink`` and DNS-zone forms, and Azurite's path-style
-``127.0.0.1:<port>/<account>/…``): a write to an account whose primary or
+* every location field: ``location`` and ``locationName`` at any depth
+  (Cosmos DB ``locations[]``, failover policies), ``*Location``/``*Region``
+  keys naming targets (``secondaryLocation``, ``targetRegion`` …), region lists
+  (``locations``, ``regions``, ``targetRegions`` of gallery image versions,
+  as strings or ``{name: …}``), ``extendedLocation.name`` (edge zones:
+  unknown) and a deployment parameter ``location: {value: …}``;
+* geo-redundant copies: a storage account created or updated with a
+  geo-redundant SKU (GRS, RA-GRS, GZRS, RA-GZRS, ``StandardV2_*``) puts data in
+  its paired region (an unknown pair fails closed; a SKU change without a
+  location looks the account up); so do SQL ``requestedBackupStorageRedundancy:
+  Geo``, PostgreSQL/MySQL ``geoRedundantBackup: Enabled`` and Recovery Services
+  / Backup vaults set to ``GeoRedundant``;
+* destinations: a storage account named by resource id (``destinationAccount``
+  of object replication, ``storageAccountId``/``storageId`` of diagnostic
+  settings and flow logs …) or by URL (``storageUri``, ``storageEndpoint``) is
+  checked like a data-plane write to it; Log Analytics workspaces and Event
+  Hubs named by id (``workspaceId``, ``eventHubAuthorizationRuleId``) are located
+  with a ``GET``; SQL failover groups' ``partnerServers[].id`` too. Sources
+  (``source*`` keys, ``creationData``) are not destinations;
+* a write to a child resource (a container, a Key Vault secret, a Cosmos DB
+  database, a failover group …) lands where its parent lives, whatever
+  location its body claims: the parent is located (storage accounts through
+  the account resolver, others with a ``GET``) and checked too;
+* ARM templates (``Microsoft.Resources/deployments`` and ``deploymentStacks``
+  at any scope): expressions in location fields are evaluated for the common
+  forms (``parameters('x')``, ``variables('x')``, ``resourceGroup().location``,
+  ``deployment().location``, string literals; nested deployments with inner or
+  outer scope), in location fields, destinations and redundancy settings
+  alike, and a template's storage accounts have their SKU's pair checked;
+  anything else, and linked templates (``templateLink``, ``parametersLink``),
+  cannot be checked before they run, so they fail closed;
+* ``POST /batch`` checks every request inside; ``listAccountSas`` /
+  ``listServiceSas`` with write permissions are SAS generation (below).
+
+Look-ups (``GET``) go through the caller's own pipeline, so with its
+credential, and are cached for the guard's ``cache_ttl``; one that fails makes
+the write unknown (blocked). Template expressions in ordinary resource bodies
+are not locations ARM accepts, and are skipped (policy definitions carry
+templates they do not deploy).
+
+**Data plane** (``<account>.blob|dfs|queue|table|file|web.core.windows.net``,
+the ``-secondary``, ``privatelink`` and DNS-zone forms, the sovereign clouds,
+and Azurite's path-style ``127.0.0.1:<port>/<account>/…`` or host-style
+``<account>.blob.localhost``): a write to an account whose primary or
 secondary location is outside the geography is blocked. Writes are every
 method but ``GET``/``HEAD``/``OPTIONS``, except blob query (``comp=query``)
-and user-delegation-key requests. The account's locations come from the
+and user-delegation-key requests (a repeated ``comp`` is a write). The account's locations come from the
 configured resolver (:mod:`._accounts`; default: the management API with the
 caller's credential) and are cached for the guard's ``cache_ttl``. Emulator
 (loopback) accounts are never looked up in Azure: they come from
@@ -48,27 +87,35 @@ Queue and File Share variants when installed) are checked against the
 account's locations, whatever name they were imported under (the hook is on
 the signature classes they call).
 
-**Ignored.** Identity endpoints (``login.microsoftonline.com`` …), the
-instance metadata service, ARM's ``/metadata/endpoints``, and every host that
-is neither management nor storage (Key Vault, Cosmos DB data plane …).
+**Ignored.** Identity endpoints (``login.microsoftonline.com`` …, and token
+paths such as ``/oauth2/token`` or ``/msi/token`` on any host that is not a
+storage client's), the instance metadata service, ARM's ``/metadata/endpoints``,
+and every host that is neither management nor storage (Key Vault, Cosmos DB
+data plane …).
 
-**Fail closed.** An account whose location cannot be learned (no resolver
-answer, lookup error, a storage pipeline on an unrecognised host) is reported
-as unknown, which blocks in enforce mode.
+**Fail closed.** An account or resource whose location cannot be learned (no
+resolver answer, lookup error, a storage pipeline on an unrecognised host, an
+expression that cannot be evaluated) is reported as unknown, which blocks in
+enforce mode.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import inspect
 import ipaddress
 import json
 import os
+import posixpath
 import re
+import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import attrs
 from azure.core.pipeline import AsyncPipeline, Pipeline
 
 from residency._catalog import lookup_location
@@ -80,12 +127,13 @@ from ._accounts import (
     ArmAccountResolver,
     ChainedAccountResolver,
     StaticAccountResolver,
-    geo_secondary,
+    is_geo_redundant,
 )
 
 __all__ = [
     "ENV_ACCOUNT_LOCATIONS",
     "account_cache",
+    "check_request",
     "configure",
     "install",
     "installed_guards",
@@ -105,11 +153,15 @@ _MGMT_HOSTS = frozenset(
         "management.usgovcloudapi.net",
         "management.chinacloudapi.cn",
         "management.microsoftazure.de",
+        "management.core.windows.net",
+        "management.core.usgovcloudapi.net",
+        "management.core.chinacloudapi.cn",
     }
 )
-_IGNORED_HOST_SUFFIXES = (
+_IGNORED_HOSTS = (
     "login.microsoftonline.com",
     "login.microsoftonline.us",
+    "login.partner.microsoftonline.cn",
     "login.chinacloudapi.cn",
     "login.windows.net",
     "login.microsoft.com",
@@ -122,9 +174,19 @@ _STORAGE_HOST = re.compile(
     r"(?P<service>blob|dfs|queue|table|file|web)\."
     r"(?:core\.windows\.net|storage\.azure\.net|core\.usgovcloudapi\.net|core\.chinacloudapi\.cn)$"
 )
+_EMULATOR_HOST = re.compile(r"^(?P<account>[a-z0-9]{3,24})(?:-secondary)?\.(?P<service>blob|dfs|queue|table|file)\.")
+_IDENTITY_PATH = re.compile(
+    r"(?:/oauth2(?:/v2\.0)?/(?:token|devicecode|authorize)|/msi/token|/metadata/identity/oauth2/token"
+    r"|/\.well-known/openid-configuration|/common/discovery/instance)/?$",
+    re.IGNORECASE,
+)
 _AZURITE_PORTS = {10000: "blob", 10001: "queue", 10002: "table"}
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MGMT_WRITE_METHODS = frozenset({"PUT", "PATCH", "POST"})
+#: POST actions on the management plane that store nothing
+_MGMT_READ_ACTIONS = frozenset(
+    {"validate", "whatif", "exporttemplate", "checknameavailability", "listkeys", "listconnectionstrings"}
+)
 _LOCATION_KEYS = frozenset(
     {
         "location",
@@ -135,17 +197,75 @@ _LOCATION_KEYS = frozenset(
         "replicalocation",
         "partnerlocation",
         "destinationlocation",
+        "destinationregion",
         "failoverregion",
+        "recoverylocation",
+        "recoveryregion",
+        "recoveryazurelocation",
+        "backupregion",
     }
 )
+#: keys whose value is a list of regions (strings, or objects naming one in ``name``)
+_REGION_LIST_KEYS = frozenset(
+    {"locations", "regions", "targetregions", "replicaregions", "replicalocations", "replicationregions"}
+)
+#: keys naming a storage account (resource id or name) that data is sent to
+_STORAGE_REF_KEYS = frozenset(
+    {
+        "destinationaccount",
+        "storageaccountid",
+        "storageid",
+        "storageaccountresourceid",
+        "destinationstorageaccountid",
+        "targetstorageaccountid",
+    }
+)
+#: keys naming a storage endpoint URL that data is sent to
+_STORAGE_URL_KEYS = frozenset({"storageuri", "storageendpoint", "blobendpoint", "storageaccounturl"})
+#: keys naming another resource (by id) that data is sent to
+_RESOURCE_REF_KEYS = frozenset(
+    {"workspaceid", "workspaceresourceid", "eventhubauthorizationruleid", "servicebusruleid", "destinationresourceid"}
+)
+#: (key, values) that keep a copy in the paired region of the resource's location
+_GEO_MARKERS: Mapping[str, frozenset[str]] = {
+    "requestedbackupstorageredundancy": frozenset({"geo", "geozone"}),
+    "backupstorageredundancy": frozenset({"geo", "geozone"}),
+    "georedundantbackup": frozenset({"enabled"}),
+    "storagemodeltype": frozenset({"georedundant"}),
+    "standardtierstorageredundancy": frozenset({"georedundant"}),
+    "storagetype": frozenset({"georedundant"}),
+}
+_DEPLOYMENT_TYPES = frozenset({"microsoft.resources/deployments", "microsoft.resources/deploymentstacks"})
 _STORAGE_ACCOUNT_PATH = re.compile(
     r"/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.storage/storageaccounts/(?P<name>[^/]+)"
     r"(?P<rest>/.*)?$",
     re.IGNORECASE,
 )
-_RESOURCE_TYPE = re.compile(r"/providers/(?P<ns>[^/]+)/(?P<rest>.+)$", re.IGNORECASE)
-# SAS permission letters that only read: read, list, filter (tags by filter), process is a write.
+_STORAGE_ACCOUNT_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.storage/storageaccounts/(?P<name>[^/]+)",
+    re.IGNORECASE,
+)
+_ARM_ID = re.compile(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/[^/]+/[^/]+/[^/]+", re.IGNORECASE)
+_RG_ID = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)", re.IGNORECASE)
+#: api-version of a location ``GET`` per provider (a request to the same provider uses its own)
+_GET_API_VERSIONS = {
+    "microsoft.resources": "2021-04-01",
+    "microsoft.storage": "2023-05-01",
+    "microsoft.sql": "2021-11-01",
+    "microsoft.documentdb": "2024-05-15",
+    "microsoft.containerregistry": "2023-07-01",
+    "microsoft.operationalinsights": "2022-10-01",
+    "microsoft.eventhub": "2024-01-01",
+    "microsoft.servicebus": "2021-11-01",
+    "microsoft.keyvault": "2023-07-01",
+    "microsoft.compute": "2024-03-01",
+    "microsoft.web": "2023-12-01",
+    "microsoft.network": "2024-01-01",
+    "microsoft.insights": "2021-05-01-preview",
+}
+# SAS permission letters that only read: read, list, filter (tags by filter).
 _SAS_READ_LETTERS = frozenset("rlf")
+_TIMEOUT = 60.0
 
 
 ENV_ACCOUNT_LOCATIONS = "RESIDENCY_AZURE_ACCOUNT_LOCATIONS"
@@ -198,6 +318,7 @@ class _Config:
 
 _config = _Config()
 _cache = AccountCache()
+_resource_cache = AccountCache()  # resource id -> its location, from management GETs
 
 
 def configure(
@@ -210,13 +331,14 @@ def configure(
     ``account_locations`` maps account names to a location or
     ``(primary, secondary)``; it is consulted first. ``resolver`` replaces the
     default management-API lookup (:class:`ArmAccountResolver`). Calling
-    ``configure()`` with no arguments restores the defaults. The cache of
-    resolved accounts is cleared either way.
+    ``configure()`` with no arguments restores the defaults. The caches of
+    resolved accounts and resources are cleared either way.
     """
     with _lock:
         _config.static = StaticAccountResolver(account_locations) if account_locations else None
         _config.resolver = resolver
         _cache.clear()
+        _resource_cache.clear()
 
 
 def resolver() -> AccountResolver:
@@ -237,45 +359,54 @@ def installed_guards() -> tuple[Any, ...]:
 
 
 def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
+    """This machine: ``localhost`` names, loopback and unspecified addresses in any spelling (``127.1``)."""
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        try:  # the forms the resolver also accepts: 127.1, 2130706433, 0x7f.1
+            ip = ipaddress.ip_address(socket.inet_ntoa(socket.inet_aton(host)))
+        except (OSError, ValueError):
+            return False
+    return ip.is_loopback or ip.is_unspecified
+
+
+def _is_mgmt_host(host: str) -> bool:
+    return host in _MGMT_HOSTS or any(host.endswith("." + h) for h in _MGMT_HOSTS)
+
+
+def _is_ignored_host(host: str) -> bool:
+    return host == _IMDS or any(host == h or host.endswith("." + h) for h in _IGNORED_HOSTS)
 
 
 def _request_parts(request: Any) -> tuple[str, str]:
     return str(getattr(request, "method", "GET")).upper(), str(getattr(request, "url", ""))
 
 
-def _body(request: Any) -> Any:
-    raw = None
-    for attr in ("content", "body", "data"):
-        try:
-            raw = getattr(request, attr, None)
-        except Exception:
-            raw = None
-        if raw is not None:
-            break
-    if isinstance(raw, (dict, list)):
-        return raw
-    if isinstance(raw, (bytes, bytearray)):
-        raw = bytes(raw).decode("utf-8", "replace")
-    if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "["):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return None
-    return None
+def _policy_types(pipeline: Any) -> Iterator[type]:
+    for p in getattr(pipeline, "_impl_policies", ()):
+        yield type(getattr(p, "_policy", p))
 
 
 def _storage_pipeline(pipeline: Any) -> bool:
-    for p in getattr(pipeline, "_impl_policies", ()):
-        inner = getattr(p, "_policy", p)
-        if type(inner).__module__.startswith("azure.storage.") or "Storage" in type(inner).__name__:
-            return True
-    return False
+    return any(t.__module__.startswith("azure.storage.") or "Storage" in t.__name__ for t in _policy_types(pipeline))
+
+
+_SDK_SERVICES = {"blob": "blob", "queue": "queue", "filedatalake": "dfs", "fileshare": "file"}
+
+
+def _storage_service(pipeline: Any, port: int | None) -> str:
+    """``blob``/``queue``/``dfs``/``file`` from the storage SDK that built the pipeline (else the Azurite port)."""
+    for t in _policy_types(pipeline):
+        parts = t.__module__.split(".")
+        if parts[:2] == ["azure", "storage"] and len(parts) > 2 and parts[2] in _SDK_SERVICES:
+            return _SDK_SERVICES[parts[2]]
+    return _AZURITE_PORTS.get(port or 0, "storage")
+
+
+def _mgmt_pipeline(pipeline: Any) -> bool:
+    return any(t.__module__.startswith("azure.mgmt.core") for t in _policy_types(pipeline))
 
 
 def _caller_credential(pipeline: Any) -> object | None:
@@ -293,7 +424,123 @@ def _clean_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-# --------------------------------------------------------------------------- checks
+def _normalise_path(path: str) -> str:
+    """``/a//b/./c%2Fd`` → ``/a/b/c/d``: the path ARM will act on, not the one the client spelled."""
+    path = re.sub(r"/{2,}", "/", unquote(path or "/"))
+    norm = posixpath.normpath(path)
+    return "/" + norm.lstrip("/") if norm != "." else "/"
+
+
+def _query(url: str) -> dict[str, str]:
+    return {k.lower(): v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+_ARM_ROOTS = ("/subscriptions", "/providers/", "/batch", "/tenants", "/metadata/")
+
+
+def _is_management(pipeline: Any, host: str, path: str, query: Mapping[str, str]) -> bool:
+    """A management-plane request: by host, or an ARM path sent by a management client (or on loopback).
+
+    A storage host or a storage client's request is never management, so a
+    management client cannot be used to put bytes into a storage account.
+    """
+    if _STORAGE_HOST.match(host) or _storage_pipeline(pipeline):
+        return False
+    if _is_mgmt_host(host):
+        return True
+    arm_path = path.lower() == "/subscriptions" or path.lower().startswith(_ARM_ROOTS)
+    return arm_path and (_mgmt_pipeline(pipeline) or (_is_loopback(host) and "api-version" in query))
+
+
+def _is_mgmt_write(method: str) -> bool:
+    """Everything but reads and deletes (an unknown method is a write)."""
+    return method not in _READ_METHODS and method != "DELETE"
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+class _BodyError(ValueError):
+    """The body of a management write cannot be read: the write fails closed."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _BodyError(f"the body has the key {k!r} twice (which one ARM uses is not defined)")
+        out[k] = v
+    return out
+
+
+def _raw_body(request: Any) -> tuple[Any, bool]:
+    """``(body, is_rest_request)``: what will be sent, without copying it."""
+    if "_data" in getattr(request, "__dict__", {}) and hasattr(type(request), "content"):
+        return request._data or getattr(request, "_files", None), True  # azure.core.rest.HttpRequest
+    raw = getattr(request, "data", None)
+    if raw is None:
+        raw = getattr(request, "files", None)
+    return raw, False
+
+
+def _replace_body(request: Any, data: bytes, rest: bool) -> None:
+    if rest:
+        request._data = data
+    else:
+        request.data = data
+
+
+def _read_body(request: Any) -> Any:
+    """A management request's JSON body (``None`` when it has none); raises :class:`_BodyError`.
+
+    A stream or iterable body is read once and replaced by its bytes, so what
+    is checked is what is sent.
+    """
+    raw, rest = _raw_body(request)
+    if raw is None:
+        return None
+    if isinstance(raw, (Mapping, list)):
+        return raw  # a JSON (or form) body set as an object: checked as it is
+    if hasattr(raw, "read"):
+        try:
+            pos = raw.tell() if raw.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            pos = None
+        data = raw.read()
+        if pos is not None:
+            raw.seek(pos)
+        else:
+            _replace_body(request, data if isinstance(data, bytes) else str(data).encode(), rest)
+        raw = data
+    elif hasattr(raw, "__aiter__") and not isinstance(raw, (str, bytes, bytearray)):
+        raise _BodyError("a streamed asynchronous body cannot be read before it is sent")
+    elif hasattr(raw, "__iter__") and not isinstance(raw, (str, bytes, bytearray)):
+        raw = b"".join(bytes(c) if not isinstance(c, str) else c.encode() for c in raw)
+        _replace_body(request, raw, rest)
+    if isinstance(raw, (bytes, bytearray)):
+        raw = bytes(raw).decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        raise _BodyError(f"a body of type {type(raw).__name__} is not JSON")
+    text = raw.lstrip("\ufeff \t\r\n")
+    if not text:
+        return None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except _BodyError:
+        raise
+    except ValueError as exc:
+        raise _BodyError(f"the body is not JSON ({exc})") from None
+
+
+async def _materialize_async_body(request: Any) -> None:
+    """Collect an async-iterable management body into bytes (the check cannot await)."""
+    raw, rest = _raw_body(request)
+    if raw is not None and hasattr(raw, "__aiter__") and not hasattr(raw, "read"):
+        chunks = [c if isinstance(c, bytes) else str(c).encode() async for c in raw]
+        _replace_body(request, b"".join(chunks), rest)
+
+
+# --------------------------------------------------------------------------- look-ups
 
 
 def _guards_now() -> tuple[Any, ...]:
@@ -305,41 +552,72 @@ def _ttl(guards: tuple[Any, ...]) -> float:
     return min((float(getattr(g, "cache_ttl", 300.0)) for g in guards), default=300.0)
 
 
-def _walk_locations(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """``(json path, location)`` for every location field in a request body."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            key = str(k)
-            sub = f"{path}.{key}" if path else key
-            low = key.lower()
-            if low in _LOCATION_KEYS:
-                if isinstance(v, str):
-                    if v.strip() and not v.strip().startswith("["):
-                        yield sub, v
-                    continue
-                if isinstance(v, dict) and isinstance(v.get("value"), str) and low == "location":
-                    if not v["value"].startswith("["):
-                        yield f"{sub}.value", v["value"]
-                    continue
-            if low == "extendedlocation" and isinstance(v, dict) and isinstance(v.get("name"), str):
-                yield f"{sub}.name", f"{v.get('type', 'extended')}:{v['name']}"
-                continue
-            yield from _walk_locations(v, sub)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _walk_locations(v, f"{path}[{i}]")
+class _BridgedCredential:
+    """An async client's credential, called from the guard's worker thread on the client's event loop."""
+
+    def __init__(self, credential: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.residency_identity = credential
+        self._loop = loop
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        coro = self.residency_identity.get_token(*scopes, **kwargs)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(_TIMEOUT)
 
 
-def _resource_type(path: str) -> str:
-    m = _RESOURCE_TYPE.search(path)
-    if not m:
-        if re.search(r"/resourcegroups/[^/]+$", path, re.IGNORECASE):
-            return "Microsoft.Resources/resourceGroups"
-        if re.match(r"^/subscriptions/[^/]+$", path, re.IGNORECASE):
-            return "Microsoft.Resources/subscriptions"
-        return "ARM"
-    segs = m.group("rest").split("/")
-    return "/".join([m.group("ns"), *segs[0::2]])
+@attrs.define
+class _Call:
+    """The caller's side of one request: its pipeline (for look-ups), credential and event loop."""
+
+    pipeline: Any
+    url: str
+    loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def api_version(self) -> str | None:
+        return _query(self.url).get("api-version")
+
+    def credential(self) -> object | None:
+        cred = _caller_credential(self.pipeline)
+        if cred is not None and inspect.iscoroutinefunction(getattr(cred, "get_token", None)):
+            return _BridgedCredential(cred, self.loop) if self.loop is not None else None
+        return cred
+
+    def get_json(self, path: str, api_version: str) -> Any:
+        """``GET path`` on the request's own host through the caller's pipeline (its credential, retries)."""
+        from azure.core.rest import HttpRequest
+
+        if self.pipeline is None:
+            raise LookupError("no client pipeline to look it up with")
+        parts = urlsplit(self.url)
+        request = HttpRequest("GET", f"{parts.scheme}://{parts.netloc}{path}", params={"api-version": api_version})
+        if isinstance(self.pipeline, AsyncPipeline):
+            if self.loop is None:
+                raise LookupError("an async client's look-up needs its event loop")
+
+            async def fetch() -> tuple[int, str]:
+                response = (await self.pipeline.run(request)).http_response
+                return response.status_code, response.text()
+
+            status, text = asyncio.run_coroutine_threadsafe(fetch(), self.loop).result(_TIMEOUT)
+        else:
+            response = self.pipeline.run(request).http_response
+            status, text = response.status_code, response.text()
+        if status >= 400:
+            raise LookupError(f"GET {path} answered {status}")
+        return json.loads(text)
+
+
+def _top_level_id(resource_id: str) -> str:
+    """``/subscriptions/s/resourceGroups/g/providers/NS/type/name`` of any id below it."""
+    m = _ARM_ID.match(resource_id)
+    return m.group(0) if m else resource_id
+
+
+def _provider_of(resource_id: str) -> str:
+    low = resource_id.lower()
+    if "/providers/" not in low:
+        return "microsoft.resources"
+    return low.rsplit("/providers/", 1)[1].split("/", 1)[0]
 
 
 def _account_locations(
@@ -361,186 +639,371 @@ def _account_locations(
     return found
 
 
-def _check_account(
-    guards: tuple[Any, ...],
-    operation: str,
-    target: str,
-    account: str,
-    credential: object | None,
-    *,
-    emulator: bool = False,
-) -> None:
-    found = _account_locations(account, credential, guards, emulator=emulator)
-    for g in guards:
-        if isinstance(found, str):
-            g.check_write(_PROVIDER, operation, target, None, unknown_reason=found)
-            continue
-        g.check_write(_PROVIDER, operation, target, found.primary)
-        if found.secondary:
-            g.check_write(
-                _PROVIDER,
-                operation,
-                target,
-                found.secondary,
-                hint=f"{found.secondary} is the geo-redundant secondary of account {account!r}",
-            )
+class _Checks:
+    """The checks of one write, against every installed guard."""
 
+    def __init__(self, guards: tuple[Any, ...], operation: str, target: str, call: _Call) -> None:
+        self.guards, self.operation, self.target, self.call = guards, operation, target, call
 
-def _walk_partners(node: Any) -> Iterator[str]:
-    """Resource ids of SQL failover-group partners (``partnerServers[].id``) that carry no location."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if str(k).lower() == "partnerservers" and isinstance(v, list):
-                for p in v:
-                    if isinstance(p, dict) and isinstance(p.get("id"), str) and not p.get("location"):
-                        yield p["id"]
-            else:
-                yield from _walk_partners(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk_partners(v)
+    def location(self, location: str, hint: str | None = None) -> None:
+        for g in self.guards:
+            g.check_write(_PROVIDER, self.operation, self.target, location, hint=hint)
 
+    def unknown(self, reason: str) -> None:
+        for g in self.guards:
+            g.check_write(_PROVIDER, self.operation, self.target, None, unknown_reason=reason)
 
-def _partner_location(pipeline: Any, request_url: str, resource_id: str) -> str | None:
-    """A partner resource's location, read with a ``GET`` through the caller's own pipeline."""
-    from azure.core.rest import HttpRequest as _Get
-
-    if pipeline is None or isinstance(pipeline, AsyncPipeline):
-        return None
-    parts = urlsplit(request_url)
-    get = _Get("GET", f"{parts.scheme}://{parts.netloc}{resource_id}", params={"api-version": "2021-11-01"})
-    response = pipeline.run(get).http_response
-    if response.status_code >= 400:
-        return None
-    try:
-        location = json.loads(response.text()).get("location")
-    except (ValueError, AttributeError):
-        return None
-    return str(location) if location else None
-
-
-def _check_management(
-    guards: tuple[Any, ...], method: str, path: str, request: Any, credential: object | None, pipeline: Any = None
-) -> None:
-    body = _body(request)
-    if body is None:
-        return
-    rtype = _resource_type(path)
-    operation = f"{method} {rtype}"
-    target = path
-    locations = list(_walk_locations(body))
-    for g in guards:
-        for where, loc in locations:
-            if ":" in loc:
-                g.check_write(
-                    _PROVIDER,
-                    operation,
-                    target,
-                    None,
-                    unknown_reason=f"{where} is the extended location {loc.split(':', 1)[1]!r}",
-                )
-            else:
-                g.check_write(_PROVIDER, operation, target, loc)
-    for partner in dict.fromkeys(_walk_partners(body)):
-        try:
-            found_at = _partner_location(pipeline, str(getattr(request, "url", "")), partner)
-        except Exception as exc:
-            found_at, why = None, f"reading partner {partner} failed: {type(exc).__name__}: {exc}"
+    def pair_of(self, location: str, why: str) -> None:
+        """``why`` (a geo-redundant setting) keeps a copy in the pair of ``location``."""
+        pair = lookup_location(_PROVIDER, location).pair
+        if pair is None:
+            self.unknown(f"{why} keeps a copy in the pair of {location}, which is not known")
         else:
-            why = f"the location of partner {partner} could not be read"
-        for g in guards:
-            if found_at is None:
-                g.check_write(_PROVIDER, operation, target, None, unknown_reason=why)
-            else:
-                g.check_write(
-                    _PROVIDER, operation, target, found_at, hint=f"{found_at} is the location of partner {partner}"
-                )
-    m = _STORAGE_ACCOUNT_PATH.match(path)
-    if not m or not isinstance(body, dict):
-        return
-    rest = (m.group("rest") or "").lower()
-    if not rest:
-        sku = body.get("sku") if isinstance(body.get("sku"), dict) else None
-        sku_name = str(sku.get("name", "")) if sku else ""
-        primary = body.get("location") if isinstance(body.get("location"), str) else None
-        if primary is None and sku_name:
-            found = _account_locations(m.group("name"), credential, guards)
-            primary = found.primary if isinstance(found, AccountLocations) else None
-            if primary is None:
-                for g in guards:
-                    g.check_write(_PROVIDER, operation, target, None, unknown_reason=str(found))
-                return
-        if primary is None:
-            return
-        secondary, geo = geo_secondary(primary, sku_name)
-        if not geo:
-            return
-        for g in guards:
-            if secondary is None:
-                g.check_write(
-                    _PROVIDER,
-                    operation,
-                    target,
-                    None,
-                    unknown_reason=f"SKU {sku_name} keeps a copy in the pair of {primary}, which is not known",
-                )
-            else:
-                g.check_write(
-                    _PROVIDER,
-                    operation,
-                    target,
-                    lookup_location(_PROVIDER, secondary),
-                    hint=f"SKU {sku_name} keeps a copy in {secondary}, the pair of {primary}",
-                )
-    elif rest.startswith("/objectreplicationpolicies/"):
-        props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
-        dest = str((props or {}).get("destinationAccount") or "")
-        if dest:
-            name = dest.rstrip("/").rsplit("/", 1)[-1]
-            _check_account(guards, operation, f"{target} (destination {name})", name, credential)
+            self.location(pair, hint=f"{why} keeps a copy in {pair}, the pair of {location}")
+
+    def account(self, name: str, role: str, *, emulator: bool = False) -> AccountLocations | None:
+        """Check a storage account's primary and secondary location; its locations, if known."""
+        found = _account_locations(name, self.call.credential(), self.guards, emulator=emulator)
+        if isinstance(found, str):
+            self.unknown(found)
+            return None
+        self.location(found.primary, hint=f"{found.primary} is where {role} {name!r} stores data")
+        if found.secondary:
+            self.location(found.secondary, hint=f"{found.secondary} is the geo-redundant secondary of {role} {name!r}")
+        return found
+
+    def resource_location(self, resource_id: str, api_version: str | None = None) -> str | None:
+        """Where an existing resource lives (a cached ``GET``); ``None`` after reporting it unknown."""
+        provider = _provider_of(resource_id)
+        version = api_version or _GET_API_VERSIONS.get(provider)
+        if version is None:
+            self.unknown(f"the location of {resource_id} cannot be looked up (no api-version known for {provider})")
+            return None
+
+        def fetch() -> AccountLocations | None:
+            got = self.call.get_json(resource_id, version)
+            loc = got.get("location") if isinstance(got, Mapping) else None
+            return AccountLocations(resource_id.lower(), str(loc), None, "arm:GET") if loc else None
+
+        try:
+            found = _resource_cache.get(resource_id.lower(), _ttl(self.guards), fetch)
+        except Exception as exc:
+            self.unknown(f"the location of {resource_id} could not be read: {type(exc).__name__}: {exc}")
+            return None
+        if found is None:
+            self.unknown(f"the location of {resource_id} could not be read: it reports none")
+            return None
+        return found.primary
+
+    def resource(self, resource_id: str, role: str, api_version: str | None = None) -> str | None:
+        loc = self.resource_location(resource_id, api_version)
+        if loc is not None:
+            self.location(loc, hint=f"{loc} is the location of {role} {resource_id}")
+        return loc
 
 
-def check_request(pipeline: Any, request: Any) -> None:
-    """Check one outgoing request against every installed guard (raises in enforce mode)."""
-    guards = _guards_now()
-    if not guards:
+# --------------------------------------------------------------------------- ARM templates
+
+
+def _ci_get(node: Mapping[str, Any], key: str) -> Any:
+    want = key.lower()
+    for k, v in node.items():
+        if str(k).lower() == want:
+            return v
+    return None
+
+
+_PARAM = re.compile(r"^(parameters|variables)\(\s*'([^']*)'\s*\)$", re.IGNORECASE)
+_LITERAL = re.compile(r"^'([^']*)'$")
+
+
+class _Scope:
+    """Where template expressions are evaluated: a template, its parameter values and its resource group."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, Any] | None,
+        parent: _Scope | None,
+        resource_group: str | None,
+        deployment_location: str | None,
+    ) -> None:
+        self.template = template
+        self.parameters = parameters or {}
+        self.parent = parent
+        self.resource_group = resource_group
+        self.deployment_location = deployment_location
+
+    def evaluate(self, value: str, depth: int = 0) -> tuple[str | None, str]:
+        """``(location, "")``, ``("@rg:<id>", "")`` for a resource group's location, or ``(None, why)``."""
+        if depth > 8:
+            return None, f"the expression {value!r} nests too deeply"
+        if not (value.startswith("[") and not value.startswith("[[")):
+            return value, ""
+        expr = value[1:-1].strip() if value.endswith("]") else value[1:].strip()
+        low = expr.replace(" ", "").lower()
+        if low == "resourcegroup().location":
+            if self.resource_group is None:
+                return None, f"{value!r}: the resource group of this deployment is not known"
+            return f"@rg:{self.resource_group}", ""
+        if low == "deployment().location":
+            if self.deployment_location is None:
+                return None, f"{value!r}: the deployment has no location"
+            return self.deployment_location, ""
+        lit = _LITERAL.match(expr)
+        if lit:
+            return lit.group(1), ""
+        ref = _PARAM.match(expr)
+        if ref is None:
+            return None, f"the template expression {value!r} cannot be evaluated before deployment"
+        kind, name = ref.group(1).lower(), ref.group(2)
+        if kind == "variables":
+            var = _ci_get(_ci_get(self.template, "variables") or {}, name)
+            if not isinstance(var, str):
+                return None, f"{value!r}: variable {name!r} is not a string"
+            return self.evaluate(var, depth + 1)
+        given = _ci_get(self.parameters, name)
+        if isinstance(given, Mapping):
+            if _ci_get(given, "reference") is not None:
+                return None, f"{value!r}: parameter {name!r} is a Key Vault reference"
+            given = _ci_get(given, "value")
+            if isinstance(given, str):
+                # Values handed to a nested (inner-scope) template are evaluated where they were written.
+                return self.parent.evaluate(given, depth + 1) if self.parent else (given, "")
+        if given is not None:
+            return (given, "") if isinstance(given, str) else (None, f"{value!r}: parameter {name!r} is not a string")
+        definition = _ci_get(_ci_get(self.template, "parameters") or {}, name)
+        default = _ci_get(definition, "defaultValue") if isinstance(definition, Mapping) else None
+        if isinstance(default, str):
+            return self.evaluate(default, depth + 1)
+        return None, f"{value!r}: parameter {name!r} has no value"
+
+
+def _resource_group_of(path: str) -> str | None:
+    m = _RG_ID.match(path)
+    return f"/subscriptions/{m.group('sub')}/resourceGroups/{m.group('rg')}" if m else None
+
+
+# --------------------------------------------------------------------------- walking a body
+
+
+@attrs.frozen
+class _Item:
+    kind: str  # location | unknown | resource-group | storage | storage-url | resource | partner | geo
+    where: str
+    value: str
+    #: for ``geo`` inside a template: the location of the resource it belongs to ("" = not known)
+    at: str | None = None
+
+
+@attrs.frozen
+class _Ctx:
+    scope: _Scope | None = None  # inside a deployment: where expressions are evaluated
+    source: bool = False  # below a ``source*`` key or ``creationData``: what is read, not written
+    at: str | None = None  # inside a template resource: its location ("" = cannot be evaluated)
+
+
+def _is_expression(value: str) -> bool:
+    return value.startswith("[") and not value.startswith("[[")
+
+
+def _resolve(value: str, ctx: _Ctx) -> tuple[str | None, str]:
+    """A string as it will be deployed: expressions evaluated in the template's scope."""
+    value = value.strip()
+    if not _is_expression(value):
+        return value, ""
+    if ctx.scope is None:
+        return None, ""
+    return ctx.scope.evaluate(value)
+
+
+def _walk(node: Any, path: str = "", ctx: _Ctx = _Ctx()) -> Iterator[_Item]:
+    """Everything in a request body that says where data will be (see the module docstring)."""
+    if isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk(v, f"{path}[{i}]", ctx)
         return
-    method, url = _request_parts(request)
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host or host == _IMDS or host.endswith(_IGNORED_HOST_SUFFIXES):
+    if not isinstance(node, Mapping):
         return
-    query = parse_qs(parts.query)
-    path = parts.path
-    if host in _MGMT_HOSTS or (_is_loopback(host) and "api-version" in query):
-        if method in _MGMT_WRITE_METHODS and not path.startswith("/metadata/"):
-            _check_management(guards, method, path, request, _caller_credential(pipeline), pipeline)
-        return
-    if method in _READ_METHODS:
-        return
-    comp = (query.get("comp") or [""])[0].lower()
-    if method == "POST" and comp in ("query", "userdelegationkey"):
-        return
-    m = _STORAGE_HOST.match(host)
-    emulator = False
-    if m:
-        account, service = m.group("account"), m.group("service")
-    elif _is_loopback(host):
-        emulator = True
-        segs = [s for s in path.split("/") if s]
-        if not segs:
+    if ctx.scope is not None and isinstance(_ci_get(node, "type"), str):
+        ctx = _template_resource(node, path, ctx)
+        yield from _template_storage_sku(node, path, ctx)
+        nested = _nested_scope(node, ctx.scope) if ctx.scope is not None else None
+        if nested is not None:
+            inner_scope, props = nested
+            for k, v in node.items():
+                if str(k).lower() != "properties":
+                    yield from _walk_key(str(k), v, path, ctx)
+            for k, v in props.items():
+                sub = f"{path}.properties.{k}"
+                if str(k).lower() == "template" and isinstance(v, Mapping):
+                    yield from _walk_template(v, sub, attrs.evolve(ctx, scope=inner_scope, at=None))
+                elif str(k).lower() != "parameters":
+                    yield from _walk_key(str(k), v, f"{path}.properties", ctx)
             return
-        account = segs[0].removesuffix("-secondary")
-        service = _AZURITE_PORTS.get(parts.port or 0, "storage")
-    elif _storage_pipeline(pipeline):
-        account, service = host, "storage"
+    for k, v in node.items():
+        yield from _walk_key(str(k), v, path, ctx)
+
+
+def _template_resource(node: Mapping[str, Any], path: str, ctx: _Ctx) -> _Ctx:
+    """Entering a resource declared in a template: remember where it will be."""
+    loc = _ci_get(node, "location")
+    if not isinstance(loc, str):
+        return attrs.evolve(ctx, at=ctx.at if ctx.at is not None else "")
+    resolved, _ = _resolve(loc, ctx)
+    if resolved is None or resolved.startswith("@rg:"):
+        resolved = "" if resolved is None else resolved
+    return attrs.evolve(ctx, at=resolved)
+
+
+def _template_storage_sku(node: Mapping[str, Any], path: str, ctx: _Ctx) -> Iterator[_Item]:
+    """A storage account declared in a template with a geo-redundant SKU."""
+    if str(_ci_get(node, "type")).lower() != "microsoft.storage/storageaccounts":
+        return
+    sku = _ci_get(node, "sku")
+    name = _ci_get(sku, "name") if isinstance(sku, Mapping) else None
+    if not isinstance(name, str):
+        return
+    resolved, why = _resolve(name, ctx)
+    if resolved is None:
+        yield _Item("unknown", f"{path}.sku.name", f"{path}.sku.name: {why}")
+    elif is_geo_redundant(resolved):
+        yield _Item("geo", f"{path}.sku.name", f"SKU {resolved}", ctx.at or "")
+
+
+def _walk_template(template: Mapping[str, Any], path: str, ctx: _Ctx) -> Iterator[_Item]:
+    """A template's resources; its parameters, variables and outputs count where they are used."""
+    for k, v in template.items():
+        if str(k).lower() == "resources":
+            yield from _walk(v, f"{path}.{k}", ctx)
+
+
+def _location_value(value: str, where: str, ctx: _Ctx) -> Iterator[_Item]:
+    value = value.strip()
+    if not value:
+        return
+    if _is_expression(value) and ctx.scope is None:
+        return  # not a location ARM accepts outside a template (policy definitions carry templates)
+    loc, why = _resolve(value, ctx)
+    if loc is None:
+        yield _Item("unknown", where, f"{where}: {why}")
+    elif loc.startswith("@rg:"):
+        yield _Item("resource-group", where, loc[4:])
     else:
+        yield _Item("location", where, loc)
+
+
+def _walk_key(key: str, v: Any, path: str, ctx: _Ctx) -> Iterator[_Item]:
+    sub = f"{path}.{key}" if path else key
+    low = key.lower()
+    if low in ("templatelink", "parameterslink") and v:
+        yield _Item("unknown", sub, f"{sub}: a linked template cannot be checked before it is deployed")
         return
-    operation = f"{method} {service}" + (f" comp={comp}" if comp else "")
-    _check_account(guards, operation, _clean_url(url), account, _caller_credential(pipeline), emulator=emulator)
+    if low in ("maintemplate", "linkedtemplates"):
+        return  # a template spec stores a template; deploying it is a deployment
+    if low == "template" and ctx.scope is not None and isinstance(v, Mapping):
+        yield from _walk_template(v, sub, ctx)
+        return
+    if not ctx.source and (low.startswith("source") or low == "creationdata"):
+        ctx = attrs.evolve(ctx, source=True)
+    if low in _LOCATION_KEYS:
+        if isinstance(v, str):
+            yield from _location_value(v, sub, ctx)
+            return
+        if low == "location" and isinstance(v, Mapping) and isinstance(_ci_get(v, "value"), str):
+            yield from _location_value(_ci_get(v, "value"), f"{sub}.value", ctx)
+            return
+    if low in _REGION_LIST_KEYS and isinstance(v, list):
+        for i, item in enumerate(v):
+            if isinstance(item, str):
+                yield from _location_value(item, f"{sub}[{i}]", ctx)
+            elif isinstance(item, Mapping):
+                name = _ci_get(item, "name")
+                has_loc = any(str(k).lower() in _LOCATION_KEYS for k in item)
+                if isinstance(name, str) and not has_loc:
+                    yield from _location_value(name, f"{sub}[{i}].name", ctx)
+                yield from _walk(item, f"{sub}[{i}]", ctx)
+        return
+    if low == "extendedlocation" and isinstance(v, Mapping) and isinstance(_ci_get(v, "name"), str):
+        yield _Item("unknown", f"{sub}.name", f"{sub}.name is the extended location {_ci_get(v, 'name')!r}")
+        return
+    if isinstance(v, str) and v.strip() and not ctx.source:
+        refs = _GEO_MARKERS.keys() | _STORAGE_REF_KEYS | _STORAGE_URL_KEYS | _RESOURCE_REF_KEYS
+        if low in refs:
+            text, why = _resolve(v, ctx)
+            if text is None:
+                if ctx.scope is not None:  # an expression naming where data goes that cannot be evaluated
+                    yield _Item("unknown", sub, f"{sub}: {why}")
+                return
+            if low in _GEO_MARKERS:
+                if text.lower() in _GEO_MARKERS[low]:
+                    yield _Item("geo", sub, f"{key} {text}", ctx.at)
+            elif low in _STORAGE_REF_KEYS:
+                yield _Item("storage", sub, text)
+            elif low in _STORAGE_URL_KEYS:
+                yield _Item("storage-url", sub, text)
+            elif text.lower().startswith("/subscriptions/"):
+                yield _Item("resource", sub, text)
+            return
+    if low == "storagesettings" and isinstance(v, list):
+        for i, st in enumerate(v):
+            if isinstance(st, Mapping) and str(_ci_get(st, "type") or "").lower() == "georedundant":
+                yield _Item("geo", f"{sub}[{i}].type", "backup storage GeoRedundant", ctx.at)
+    if low == "partnerservers" and isinstance(v, list):
+        for i, partner in enumerate(v):
+            pid = _ci_get(partner, "id") if isinstance(partner, Mapping) else None
+            if isinstance(pid, str) and not _ci_get(partner, "location"):
+                yield _Item("partner", f"{sub}[{i}].id", pid)
+    yield from _walk(v, sub, ctx)
 
 
-# --------------------------------------------------------------------------- SAS
+def _nested_scope(node: Mapping[str, Any], scope: _Scope) -> tuple[_Scope, Mapping[str, Any]] | None:
+    """A nested deployment resource inside a template: the scope its own template is evaluated in."""
+    if str(_ci_get(node, "type") or "").lower() not in _DEPLOYMENT_TYPES:
+        return None
+    props = _ci_get(node, "properties")
+    if not isinstance(props, Mapping) or not isinstance(_ci_get(props, "template"), Mapping):
+        return None
+    options = _ci_get(props, "expressionEvaluationOptions")
+    inner = isinstance(options, Mapping) and str(_ci_get(options, "scope") or "").lower() == "inner"
+    if not inner:
+        return scope, props  # outer scope: the nested template's expressions are the parent's
+    rg: str | None = scope.resource_group
+    sub_id, group = _ci_get(node, "subscriptionId"), _ci_get(node, "resourceGroup")
+    if isinstance(group, str) or isinstance(sub_id, str):
+        if any(isinstance(x, str) and _is_expression(x) for x in (group, sub_id)):
+            rg = None
+        else:
+            current = _RG_ID.match(scope.resource_group or "")
+            sub = sub_id or (current.group("sub") if current else None)
+            name = group or (current.group("rg") if current else None)
+            rg = f"/subscriptions/{sub}/resourceGroups/{name}" if sub and name else None
+    return _Scope(_ci_get(props, "template"), _ci_get(props, "parameters"), scope, rg, None), props
+
+
+# --------------------------------------------------------------------------- management plane
+
+
+def _resource_type(path: str) -> str:
+    low = path.lower()
+    if "/providers/" not in low:
+        if re.search(r"/resourcegroups/[^/]+$", path, re.IGNORECASE):
+            return "Microsoft.Resources/resourceGroups"
+        if re.match(r"^/subscriptions/[^/]+$", path, re.IGNORECASE):
+            return "Microsoft.Resources/subscriptions"
+        return "ARM"
+    rest = path[low.rindex("/providers/") + len("/providers/") :]
+    segs = rest.split("/")
+    return "/".join([segs[0], *segs[1::2]])
+
+
+def _child_parent(path: str) -> str | None:
+    """The top-level resource a child resource (``…/servers/s/databases/d``) belongs to."""
+    low = path.lower()
+    if low.count("/providers/") != 1 or not _ARM_ID.match(path):
+        return None
+    top = _top_level_id(path)
+    return top if len(path.rstrip("/")) > len(top) else None
 
 
 def _sas_writes(permission: object) -> bool:
@@ -550,12 +1013,243 @@ def _sas_writes(permission: object) -> bool:
     return not letters <= _SAS_READ_LETTERS
 
 
+def _check_management(
+    guards: tuple[Any, ...],
+    method: str,
+    path: str,
+    body: Any,
+    call: _Call,
+    *,
+    label: str = "",
+    depth: int = 0,
+) -> None:
+    rtype = _resource_type(path)
+    checks = _Checks(guards, f"{label}{method} {rtype}", path, call)
+    low = path.lower()
+    action = low.rsplit("/", 1)[-1]
+    if method == "POST" and low == "/batch":
+        _check_batch(checks, body, depth)
+        return
+    if method == "POST" and action in _MGMT_READ_ACTIONS:
+        return
+    storage = _STORAGE_ACCOUNT_PATH.match(path)
+    if method == "POST" and storage and action in ("listaccountsas", "listservicesas"):
+        perm = _ci_get(body, "signedPermission") if isinstance(body, Mapping) else None
+        if _sas_writes(perm):
+            checks.operation = f"{label}generate account SAS ({action}) with permission {perm!r}"
+            checks.account(storage.group("name"), "storage account")
+        return
+    if body is None and method == "POST":
+        return
+    scope: _Scope | None = None
+    top_location = _ci_get(body, "location") if isinstance(body, Mapping) else None
+    top_location = top_location if isinstance(top_location, str) and top_location.strip() else None
+    if rtype.lower() in _DEPLOYMENT_TYPES and isinstance(body, Mapping):
+        props = _ci_get(body, "properties")
+        template = _ci_get(props, "template") if isinstance(props, Mapping) else None
+        scope = _Scope(
+            template if isinstance(template, Mapping) else {},
+            _ci_get(props, "parameters") if isinstance(props, Mapping) else None,
+            None,
+            _resource_group_of(path),
+            top_location,
+        )
+    items = list(_walk(body, ctx=_Ctx(scope=scope))) if body is not None else []
+    geo: list[_Item] = []
+    for item in items:
+        if item.kind == "location":
+            checks.location(item.value)
+        elif item.kind == "unknown":
+            checks.unknown(item.value)
+        elif item.kind == "resource-group":
+            checks.resource(item.value, "resource group", _GET_API_VERSIONS["microsoft.resources"])
+        elif item.kind == "partner":
+            same = _provider_of(item.value) == _provider_of(path)
+            checks.resource(item.value, "partner", call.api_version if same else None)
+        elif item.kind == "resource":
+            checks.resource(_top_level_id(item.value), f"destination ({item.where})")
+        elif item.kind == "storage":
+            m = _STORAGE_ACCOUNT_ID.match(item.value)
+            if m:
+                checks.account(m.group("name"), f"destination storage account ({item.where})")
+            elif item.value.lower().startswith("/subscriptions/"):
+                checks.resource(_top_level_id(item.value), f"destination ({item.where})")
+            elif re.fullmatch(r"[a-z0-9]{3,24}", item.value.lower()):
+                checks.account(item.value.lower(), f"destination storage account ({item.where})")
+            else:
+                checks.unknown(f"{item.where}: {item.value!r} names no storage account")
+        elif item.kind == "storage-url":
+            host = (urlsplit(item.value).hostname or "").lower().rstrip(".")
+            m = _STORAGE_HOST.match(host)
+            if m:
+                checks.account(m.group("account"), f"destination storage account ({item.where})")
+            else:
+                checks.unknown(f"{item.where}: {_clean_url(item.value)} is not a storage endpoint this guard knows")
+        elif item.kind == "geo" and item.at is not None:  # inside a template: its resource's location
+            if item.at.startswith("@rg:"):
+                rg_location = checks.resource_location(item.at[4:], _GET_API_VERSIONS["microsoft.resources"])
+                if rg_location is not None:
+                    checks.pair_of(rg_location, item.value)
+            elif item.at:
+                checks.pair_of(item.at, item.value)
+            else:
+                checks.unknown(f"{item.where}: {item.value} keeps a copy in a paired region of a location not known")
+        elif item.kind == "geo":
+            geo.append(item)
+    sku_name = ""
+    if storage and not (storage.group("rest") or "") and isinstance(body, Mapping):
+        sku = _ci_get(body, "sku")
+        sku_name = str(_ci_get(sku, "name") or "") if isinstance(sku, Mapping) else ""
+        if is_geo_redundant(sku_name):
+            geo.append(_Item("geo", "sku.name", f"SKU {sku_name}"))
+    if geo:
+        _check_geo(checks, geo, path, top_location, storage, method)
+    # A child lands where its parent lives, whatever location its body claims (ARM ignores it for many).
+    parent = _child_parent(path) if method != "POST" else None
+    if parent is not None:
+        m = _STORAGE_ACCOUNT_ID.match(parent)
+        if m:
+            checks.account(m.group("name"), "storage account")
+        else:
+            version = call.api_version if _provider_of(parent) == _provider_of(path) else None
+            checks.resource(parent, "parent resource", version)
+
+
+def _check_geo(
+    checks: _Checks, geo: list[_Item], path: str, top_location: str | None, storage: Any, method: str
+) -> None:
+    """Geo-redundant settings keep a copy in the pair of the resource's own location."""
+    primaries: list[str] = []
+    if top_location and not _is_expression(top_location):
+        primaries = [top_location]
+    elif storage is not None:
+        found = _account_locations(storage.group("name"), checks.call.credential(), checks.guards)
+        if isinstance(found, str):
+            checks.unknown(found)
+            return
+        primaries = [found.primary]
+    elif method in ("PUT", "PATCH") and _ARM_ID.match(path):
+        loc = checks.resource_location(_top_level_id(path), checks.call.api_version)
+        if loc is None:
+            return
+        primaries = [loc]
+    else:
+        checks.unknown(f"{geo[0].value} keeps a copy in a paired region, and the resource's location is not known")
+        return
+    for item in geo:
+        for primary in primaries:
+            checks.pair_of(primary, item.value)
+
+
+def _check_batch(checks: _Checks, body: Any, depth: int) -> None:
+    """``POST /batch``: every request inside is a management request of its own."""
+    requests = _ci_get(body, "requests") if isinstance(body, Mapping) else None
+    if depth > 1 or not isinstance(requests, list):
+        checks.unknown("an ARM batch whose requests cannot be read")
+        return
+    for i, sub in enumerate(requests):
+        if not isinstance(sub, Mapping):
+            checks.unknown(f"batch request {i} cannot be read")
+            continue
+        method = str(_ci_get(sub, "httpMethod") or "").strip().upper()
+        if not _is_mgmt_write(method):
+            continue
+        url = str(_ci_get(sub, "url") or "")
+        path = _normalise_path(urlsplit(url).path)
+        content = _ci_get(sub, "content")
+        if not urlsplit(url).netloc:
+            parts = urlsplit(checks.call.url)
+            url = f"{parts.scheme}://{parts.netloc}{url}"
+        call = attrs.evolve(checks.call, url=url)
+        _check_management(checks.guards, method, path, content, call, label="batch: ", depth=depth + 1)
+
+
+# --------------------------------------------------------------------------- one request
+
+
+def check_request(pipeline: Any, request: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Check one outgoing request against every installed guard (raises in enforce mode).
+
+    ``pipeline`` is the caller's (for its credential, and for look-ups);
+    ``loop`` the event loop of an async caller, whose look-ups run on it.
+    """
+    guards = _guards_now()
+    if not guards:
+        return
+    method, url = _request_parts(request)
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host or _is_ignored_host(host):
+        return
+    query = _query(url)
+    path = _normalise_path(parts.path)
+    call = _Call(pipeline, url, loop)
+    if _is_management(pipeline, host, path, query):
+        if _is_mgmt_write(method) and not path.lower().startswith("/metadata/"):
+            try:
+                body = _read_body(request)
+            except _BodyError as exc:
+                _Checks(guards, f"{method} {_resource_type(path)}", path, call).unknown(str(exc))
+                return
+            _check_management(guards, method, path, body, call)
+        return
+    if method in _READ_METHODS:
+        return
+    storage = _storage_pipeline(pipeline)
+    comps = {c.lower() for c in parse_qs(parts.query).get("comp", [])}
+    if method == "POST" and len(comps) == 1 and comps <= {"query", "userdelegationkey"}:
+        return  # blob query and user-delegation keys read (an ambiguous comp is a write)
+    comp = next(iter(comps)) if len(comps) == 1 else ",".join(sorted(comps))
+    m = _STORAGE_HOST.match(host)
+    emulator = False
+    if m:
+        account, service = m.group("account"), m.group("service")
+    elif not storage and _IDENTITY_PATH.search(path):
+        return
+    elif _is_loopback(host):
+        emulator = True
+        hm = _EMULATOR_HOST.match(host)
+        if hm:
+            account, service = hm.group("account"), hm.group("service")
+        else:
+            segs = [s for s in path.split("/") if s]
+            if not segs:
+                if not storage:
+                    return
+                segs = [""]
+            account = segs[0].removesuffix("-secondary")
+            service = _storage_service(pipeline, parts.port)
+    elif storage:
+        account, service = host, _storage_service(pipeline, None)
+    else:
+        return
+    operation = f"{method} {service}" + (f" comp={comp}" if comp else "")
+    checks = _Checks(guards, operation, _clean_url(url), call)
+    found = _account_locations(account, call.credential(), guards, emulator=emulator)
+    if isinstance(found, str):
+        checks.unknown(found)
+        return
+    checks.location(found.primary)
+    if found.secondary:
+        checks.location(found.secondary, hint=f"{found.secondary} is the geo-redundant secondary of {account!r}")
+
+
+# --------------------------------------------------------------------------- SAS
+
+
 def _check_sas(kind: str, account: str, permission: object, resource: str) -> None:
     guards = _guards_now()
     if not guards or not _sas_writes(permission):
         return
     operation = f"generate {kind} SAS with permission {str(permission) or '(stored policy)'!r}"
-    _check_account(guards, operation, resource, account, None)
+    checks = _Checks(guards, operation, resource, _Call(None, ""))
+    found = _account_locations(account, None, guards)
+    if isinstance(found, str):
+        checks.unknown(found)
+        return
+    checks.location(found.primary)
+    if found.secondary:
+        checks.location(found.secondary, hint=f"{found.secondary} is the geo-redundant secondary of {account!r}")
 
 
 def _sas_wrappers() -> Iterator[tuple[type[Any], str, Callable[..., Any]]]:
@@ -576,85 +1270,151 @@ def _sas_wrappers() -> Iterator[tuple[type[Any], str, Callable[..., Any]]]:
             continue
         cls = getattr(mod, clsname, None)
         for meth in methods:
-            original = getattr(cls, meth, None) if cls is not None else None
+            original = cls.__dict__.get(meth) if cls is not None else None
             if cls is not None and original is not None:
-                yield cls, meth, _wrap_resource_sas(original, meth.removeprefix("generate_"))
+                yield cls, meth, _wrap_sas(original, meth.removeprefix("generate_"))
         base = getattr(shared, "SharedAccessSignature", None)
-        if base is not None and hasattr(base, "generate_account"):
-            yield base, "generate_account", _wrap_account_sas(base.generate_account)
+        if base is not None and "generate_account" in base.__dict__:
+            yield base, "generate_account", _wrap_sas(base.__dict__["generate_account"], "account")
 
 
-def _wrap_resource_sas(original: Callable[..., Any], kind: str) -> Callable[..., Any]:
-    import inspect
-
+def _wrap_sas(original: Callable[..., Any], kind: str) -> Callable[..., Any]:
     signature = inspect.signature(original)
 
     def generate(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             bound = signature.bind(self, *args, **kwargs).arguments
         except TypeError:
-            return original(self, *args, **kwargs)
-        names = [str(v) for k, v in bound.items() if k != "self" and k.endswith(("_name", "_path")) and v]
+            return original(self, *args, **kwargs)  # the SDK will raise the same error
         account = str(self.account_name)
+        names = [str(v) for k, v in bound.items() if k != "self" and k.endswith(("_name", "_path")) and v]
         _check_sas(kind, account, bound.get("permission"), "/".join([account, *names]))
         return original(self, *args, **kwargs)
 
     generate.__wrapped__ = original  # type: ignore[attr-defined]
+    generate.__name__ = getattr(original, "__name__", "generate")
     return generate
 
 
-def _wrap_account_sas(original: Callable[..., Any]) -> Callable[..., Any]:
-    def generate_account(self: Any, *args: Any, **kwargs: Any) -> Any:
-        permission = kwargs.get("permission", args[2] if len(args) > 2 else None)
-        account = str(self.account_name)
-        _check_sas("account", account, permission, account)
-        return original(self, *args, **kwargs)
-
-    generate_account.__wrapped__ = original  # type: ignore[attr-defined]
-    return generate_account
-
-
 # --------------------------------------------------------------------------- install
+
+# Per pipeline run: the caller's pipeline and the (method, URL) already checked, so the
+# transport hook re-checks only what a policy changed (redirects, host swaps).
+_checked: contextvars.ContextVar[tuple[Any, set[tuple[str, str]]] | None] = contextvars.ContextVar(
+    "residency_azure_checked", default=None
+)
+
+
+def _key(request: Any) -> tuple[str, str]:
+    method, url = _request_parts(request)
+    return method, _clean_url(url).lower()
 
 
 def _patched_run(original: Callable[..., Any]) -> Callable[..., Any]:
     def run(self: Any, request: Any, **kwargs: Any) -> Any:
         check_request(self, request)
-        return original(self, request, **kwargs)
+        token = _checked.set((self, {_key(request)}))
+        try:
+            return original(self, request, **kwargs)
+        finally:
+            _checked.reset(token)
 
     run.__wrapped__ = original  # type: ignore[attr-defined]
     return run
+
+
+async def _check_async(pipeline: Any, request: Any) -> None:
+    if not _guards_now():
+        return
+    method, url = _request_parts(request)
+    if method in _READ_METHODS:
+        check_request(pipeline, request)  # reads never look anything up
+        return
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    if _is_management(pipeline, host, _normalise_path(parts.path), _query(url)):
+        await _materialize_async_body(request)
+    # An account lookup is blocking network I/O: keep it off the event loop, which stays free to
+    # run the caller's async credential and pipeline for it.
+    await asyncio.to_thread(check_request, pipeline, request, asyncio.get_running_loop())
 
 
 def _patched_async_run(original: Callable[..., Any]) -> Callable[..., Any]:
     async def run(self: Any, request: Any, **kwargs: Any) -> Any:
-        if str(getattr(request, "method", "GET")).upper() in _READ_METHODS:
-            check_request(self, request)  # reads never look anything up
-        else:
-            # An account lookup is blocking network I/O: keep it off the event loop.
-            await asyncio.to_thread(check_request, self, request)
-        return await original(self, request, **kwargs)
+        await _check_async(self, request)
+        token = _checked.set((self, {_key(request)}))
+        try:
+            return await original(self, request, **kwargs)
+        finally:
+            _checked.reset(token)
 
     run.__wrapped__ = original  # type: ignore[attr-defined]
     return run
 
 
+def _patched_transport_send(original: Callable[..., Any]) -> Callable[..., Any]:
+    def send(self: Any, request: Any) -> Any:
+        state = _checked.get()
+        http = request.http_request
+        key = _key(http)
+        if state is None or key not in state[1]:
+            check_request(state[0] if state else None, http)
+            if state is not None:
+                state[1].add(key)
+        return original(self, request)
+
+    send.__wrapped__ = original  # type: ignore[attr-defined]
+    return send
+
+
+def _patched_async_transport_send(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def send(self: Any, request: Any) -> Any:
+        state = _checked.get()
+        http = request.http_request
+        key = _key(http)
+        if state is None or key not in state[1]:
+            await _check_async(state[0] if state else None, http)
+            if state is not None:
+                state[1].add(key)
+        return await original(self, request)
+
+    send.__wrapped__ = original  # type: ignore[attr-defined]
+    return send
+
+
+def _transport_runners() -> Iterator[tuple[type[Any], Callable[[Callable[..., Any]], Callable[..., Any]]]]:
+    try:
+        from azure.core.pipeline._base import _TransportRunner
+
+        yield _TransportRunner, _patched_transport_send
+    except ImportError:  # pragma: no cover - azure-core moved it; Pipeline.run still guards
+        pass
+    try:
+        from azure.core.pipeline._base_async import _AsyncTransportRunner
+
+        yield _AsyncTransportRunner, _patched_async_transport_send
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _patch(cls: type[Any], meth: str, wrapper: Callable[..., Any]) -> None:
+    key = f"{cls.__module__}.{cls.__qualname__}.{meth}"
+    if key in _originals:
+        return
+    _originals[key] = (cls, meth, cls.__dict__[meth])
+    setattr(cls, meth, wrapper)
+
+
 def _hook() -> None:
-    _originals["Pipeline.run"] = Pipeline.run
-    _originals["AsyncPipeline.run"] = AsyncPipeline.run
-    Pipeline.run = _patched_run(Pipeline.run)  # type: ignore[method-assign]
-    AsyncPipeline.run = _patched_async_run(AsyncPipeline.run)  # type: ignore[method-assign]
+    _patch(Pipeline, "run", _patched_run(Pipeline.__dict__["run"]))
+    _patch(AsyncPipeline, "run", _patched_async_run(AsyncPipeline.__dict__["run"]))
+    for cls, make in _transport_runners():
+        _patch(cls, "send", make(cls.__dict__["send"]))
     for cls, meth, wrapper in _sas_wrappers():
-        key = f"{cls.__module__}.{cls.__qualname__}.{meth}"
-        if key in _originals:
-            continue
-        _originals[key] = (cls, meth, cls.__dict__[meth])
-        setattr(cls, meth, wrapper)
+        _patch(cls, meth, wrapper)
 
 
 def _unhook() -> None:
-    Pipeline.run = _originals.pop("Pipeline.run")  # type: ignore[method-assign]
-    AsyncPipeline.run = _originals.pop("AsyncPipeline.run")  # type: ignore[method-assign]
     for key in list(_originals):
         cls, meth, original = _originals.pop(key)
         setattr(cls, meth, original)

@@ -3,7 +3,8 @@
 Called by the scan engine with a :class:`residency._scan.ScanContext`:
 
 * ``context.accounts`` — subscription ids (default: every subscription the
-  credential can see);
+  credential can see, in any state but ``Deleted``; a ``Disabled`` one still
+  holds data and is scanned; both are named in the notes);
 * ``context.session`` — an azure-identity credential (default:
   ``DefaultAzureCredential()``);
 * ``context.endpoint_url`` — the management endpoint (default
@@ -12,7 +13,10 @@ Called by the scan engine with a :class:`residency._scan.ScanContext`:
 * ``context.options``: ``source="resources"`` (default: ``resource_groups.list``
   and ``resources.list`` per subscription, azure-mgmt-resource) or
   ``source="resource-graph"`` (one Azure Resource Graph query across up to
-  1,000 subscriptions at a time, 1,000 rows a page, properties included);
+  1,000 subscriptions at a time, 1,000 rows a page, ``$skipToken`` paging,
+  properties included; a truncated answer without a token is an error, and a
+  subscription with no row at all is read directly, because Resource Graph
+  leaves out the subscriptions it may not read instead of failing);
   ``client_kwargs`` (extra keyword arguments for every management client,
   e.g. ``connection_verify``); ``data_boundary=False`` skips the tenant read;
   ``object_replication=False`` skips the per-account object-replication
@@ -20,14 +24,17 @@ Called by the scan engine with a :class:`residency._scan.ScanContext`:
 
 Where data lands beyond a resource's own ``location``:
 
-* storage accounts with a geo-redundant SKU (GRS, RA-GRS, GZRS, RA-GZRS): the
-  reported ``secondaryLocation``, else the region pair from the catalog (an
-  unknown pair is an unknown location, so it fails closed);
+* storage accounts with a geo-redundant SKU (GRS, RA-GRS, GZRS, RA-GZRS and
+  the ``StandardV2_*`` ones): the reported ``secondaryLocation``, else the
+  region pair from the catalog (an unknown pair is an unknown location, so it
+  fails closed); when the storage listing is denied, the generic listing's
+  SKU and the catalog pair are used, with a note; no SKU at all is unknown;
 * storage object-replication policies whose source is the account: the
-  destination account's location (a resource id, resolved through the scan
-  or a management ``GET``);
+  destination account's primary and geo-redundant secondary (a resource id,
+  resolved through the scan or a management ``GET``);
 * Cosmos DB accounts: every region in ``locations``;
-* SQL servers' failover-group partners and SQL databases' geo-replicas
+* SQL servers' failover-group partners (their reported location, else the
+  partner server read by id) and SQL databases' geo-replicas
   (``replicationLinks`` → ``partnerLocation``);
 * container registries' geo-replications.
 
@@ -66,8 +73,8 @@ __all__ = [
 ]
 
 _PROVIDER = "azure"
-#: subscription states whose resources cannot be listed (they hold no running resources)
-_INACTIVE = frozenset({"disabled", "deleted"})
+#: subscription states that hold no resources any more (a disabled subscription still keeps its data)
+_GONE = frozenset({"deleted"})
 
 #: api-version of each per-resource look-up (generic ARM GETs, no extra SDK needed)
 API_VERSIONS = {
@@ -85,6 +92,10 @@ GRAPH_QUERY = (
     " | project id, name, type, location, subscriptionId, resourceGroup, sku, kind, tags, properties)"
     " | order by id asc"
 )
+
+#: subscriptions per Resource Graph query (the API's limit)
+_GRAPH_BATCH = 1000
+_SUBSCRIPTION_API = "2022-12-01"
 
 _SERVICE = {
     "microsoft.storage": "storage",
@@ -150,19 +161,26 @@ def _clients(credential: Any, client_kwargs: Mapping[str, Any]) -> Callable[[str
 
 
 def list_subscription_ids(credential: Any, **client_kwargs: Any) -> list[str]:
-    """Every subscription id the credential can see."""
-    return [str(s["subscriptionId"]) for s in _list_subscriptions(credential, client_kwargs)]
+    """Every subscription id the credential can see (all states but ``Deleted``)."""
+    return [str(s["subscriptionId"]) for s in _list_subscriptions(credential, client_kwargs) if not s["gone"]]
 
 
 def _list_subscriptions(credential: Any, client_kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
     from azure.mgmt.resource.subscriptions import SubscriptionClient
 
     client = SubscriptionClient(credential, **client_kwargs)
-    return [
-        {"subscriptionId": s.subscription_id, "tenantId": getattr(s, "tenant_id", None)}
-        for s in client.subscriptions.list()
-        if _enum(getattr(s, "state", None)).lower() not in _INACTIVE
-    ]
+    out = []
+    for s in client.subscriptions.list():
+        state = _enum(getattr(s, "state", None))
+        out.append(
+            {
+                "subscriptionId": s.subscription_id,
+                "tenantId": getattr(s, "tenant_id", None),
+                "state": state,
+                "gone": state.lower() in _GONE,
+            }
+        )
+    return out
 
 
 def read_data_boundary(credential: Any, **client_kwargs: Any) -> dict[str, Any]:
@@ -221,7 +239,9 @@ def _get_list(client: Any, path: str, api_version: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- listing
 
 
-def _list_subscription(client: Any, sub: str, client_kwargs: Mapping[str, Any], credential: Any) -> list[Resource]:
+def _list_subscription(
+    client: Any, sub: str, client_kwargs: Mapping[str, Any], credential: Any, notes: list[str]
+) -> list[Resource]:
     from azure.mgmt.storage import StorageManagementClient
 
     out: list[Resource] = []
@@ -237,8 +257,16 @@ def _list_subscription(client: Any, sub: str, client_kwargs: Mapping[str, Any], 
             has_storage = True
     if has_storage:
         sclient = StorageManagementClient(credential, sub, **client_kwargs)
-        for a in sclient.storage_accounts.list():
-            storage[str(a.id).lower()] = a
+        try:
+            for a in sclient.storage_accounts.list():
+                storage[str(a.id).lower()] = a
+        except Exception as exc:
+            # The generic listing still has each account's SKU: its secondary is the catalog's pair.
+            storage.clear()
+            notes.append(
+                f"azure: subscription {sub}: storage accounts could not be listed ({_short(exc)}); "
+                "geo-redundant secondaries are the catalog's region pairs"
+            )
     for r in listed:
         props: dict[str, Any] | None = None
         sku = _sku_name(r.sku)
@@ -255,8 +283,8 @@ def _graph_rows(credential: Any, subs: list[str], client_kwargs: Mapping[str, An
     from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
     client = ResourceGraphClient(credential, **client_kwargs)
-    for i in range(0, len(subs), 1000):
-        batch = subs[i : i + 1000]
+    for i in range(0, len(subs), _GRAPH_BATCH):
+        batch = subs[i : i + _GRAPH_BATCH]
         token: str | None = None
         while True:
             options = QueryRequestOptions(top=1000, skip_token=token, result_format="objectArray")
@@ -278,6 +306,8 @@ def _graph_rows(credential: Any, subs: list[str], client_kwargs: Mapping[str, An
                 )
             token = page.skip_token
             if not token:
+                if _enum(page.result_truncated).lower() == "true":
+                    raise RuntimeError("Resource Graph truncated the result and gave no $skipToken")
                 break
 
 
@@ -300,6 +330,8 @@ def _placements(
     if kind == "microsoft.storage/storageaccounts":
         props = res.properties or {}
         primary = str(props.get("primaryLocation") or res.location or "")
+        if res.sku is None and not props.get("secondaryLocation"):
+            out.append((None, "secondary unknown (no SKU reported)"))
         secondary, geo = geo_secondary(primary, res.sku, props.get("secondaryLocation"))
         if geo:
             out.append((secondary, f"geo-redundant secondary ({res.sku})"))
@@ -311,7 +343,8 @@ def _placements(
             dest = str(p.get("destinationAccount") or "")
             if not dest or source.rstrip("/").rsplit("/", 1)[-1].lower() != res.name.lower():
                 continue
-            out.append((_account_location(dest, client, accounts), f"object replication destination {dest}"))
+            for where, role in _account_locations(dest, client, accounts):
+                out.append((where, f"object replication destination {dest}{role}"))
     elif kind == "microsoft.documentdb/databaseaccounts":
         cosmos: Mapping[str, Any] | None = res.properties
         if cosmos is None or "locations" not in cosmos:
@@ -324,8 +357,11 @@ def _placements(
     elif kind == "microsoft.sql/servers":
         for fg in _get_list(client, f"{res.id}/failoverGroups", API_VERSIONS["microsoft.sql"]):
             for partner in (fg.get("properties") or {}).get("partnerServers") or []:
-                name = str(partner.get("id", "")).rsplit("/", 1)[-1]
-                out.append((partner.get("location"), f"failover group {fg.get('name')} partner {name}"))
+                pid = str(partner.get("id", ""))
+                where = partner.get("location")
+                if not where and pid.startswith("/subscriptions/"):
+                    where = _get_json(client, pid, API_VERSIONS["microsoft.sql"]).get("location")
+                out.append((where, f"failover group {fg.get('name')} partner {pid.rsplit('/', 1)[-1]}"))
     elif kind == "microsoft.sql/servers/databases":
         for link in _get_list(client, f"{res.id}/replicationLinks", API_VERSIONS["microsoft.sql"]):
             p = link.get("properties") or {}
@@ -336,17 +372,29 @@ def _placements(
     return out
 
 
-def _account_location(dest: str, client: Any, accounts: Mapping[str, Resource]) -> str | None:
-    """The location of an object-replication destination (resource id or account name)."""
+def _account_locations(dest: str, client: Any, accounts: Mapping[str, Resource]) -> Placements:
+    """Where an object-replication destination (resource id or account name) keeps the copy.
+
+    ``(location, role suffix)``: its primary and, when geo-redundant, its
+    secondary. An account outside the scan is read with a ``GET``; a bare name
+    that is not in the scan is unknown.
+    """
     key = dest.rstrip("/").lower()
     hit = accounts.get(key) or accounts.get(key.rsplit("/", 1)[-1])
     if hit is not None:
-        return hit.location
-    if key.startswith("/subscriptions/"):
+        props: Mapping[str, Any] = hit.properties or {}
+        primary, sku = str(props.get("primaryLocation") or hit.location or ""), hit.sku
+    elif key.startswith("/subscriptions/"):
         got = _get_json(client, dest, API_VERSIONS["microsoft.storage"])
-        loc = got.get("location")
-        return str(loc) if loc else None
-    return None
+        props = got.get("properties") or {}
+        primary, sku = str(props.get("primaryLocation") or got.get("location") or ""), _sku_name(got.get("sku"))
+    else:
+        return [(None, " (not found)")]
+    out: Placements = [(primary or None, "")]
+    secondary, geo = geo_secondary(primary, sku, props.get("secondaryLocation"))
+    if geo:
+        out.append((secondary, " (its geo-redundant secondary)"))
+    return out
 
 
 def _finding(policy: Policy, res: Resource, placements: Placements, today: Any) -> Finding:
@@ -399,11 +447,17 @@ def scan(context: Any) -> Iterator[Finding]:
     subs = list(context.accounts or [])
     if not subs:
         try:
-            subs = list_subscription_ids(credential, **client_kwargs)
+            seen = _list_subscriptions(credential, client_kwargs)
         except Exception as exc:
             from residency._errors import ProviderError
 
             raise ProviderError(f"azure: cannot list subscriptions: {type(exc).__name__}: {exc}") from exc
+        subs = [str(s["subscriptionId"]) for s in seen if not s["gone"]]
+        for s in seen:
+            if s["gone"]:
+                context.notes.append(f"azure: subscription {s['subscriptionId']} is {s['state']}: not scanned")
+            elif s["state"].lower() not in ("enabled", ""):
+                context.notes.append(f"azure: subscription {s['subscriptionId']} is {s['state']}")
         if not subs:
             context.notes.append("azure: the credential sees no subscription")
     if options.get("data_boundary", True):
@@ -414,13 +468,11 @@ def scan(context: Any) -> Iterator[Finding]:
     progress = context.progress
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="residency-azure") as pool:
+        batches: Iterable[tuple[str, list[Resource] | BaseException]]
         if source == "resource-graph":
-            listed: dict[str, list[Resource]] = {s: [] for s in subs}
-            for res in _graph_rows(credential, subs, client_kwargs):
-                listed.setdefault(res.subscription, []).append(res)
-            batches: Iterable[tuple[str, list[Resource] | BaseException]] = listed.items()
+            batches = _graph_batches(credential, subs, client_kwargs, client_for)
         else:
-            batches = _list_all(pool, subs, client_for, client_kwargs, credential)
+            batches = _list_all(pool, subs, client_for, client_kwargs, credential, context.notes)
         done = 0
         for sub, got in batches:
             done += 1
@@ -462,12 +514,45 @@ def _record_data_boundary(context: Any, credential: Any, client_kwargs: Mapping[
     context.notes.append(f"azure: tenant data boundary is {record['data_boundary']!r}: {verdict}")
 
 
+def _graph_batches(
+    credential: Any, subs: list[str], client_kwargs: Mapping[str, Any], client_for: Callable[[str], Any]
+) -> Iterator[tuple[str, list[Resource] | BaseException]]:
+    """Each subscription's rows from Resource Graph; a failed query makes its subscriptions unknown.
+
+    Resource Graph leaves out subscriptions the identity cannot read instead of
+    failing, so a subscription with no row at all is read directly: if that
+    fails, it is reported unknown rather than as empty.
+    """
+    for i in range(0, len(subs), _GRAPH_BATCH):
+        batch = subs[i : i + _GRAPH_BATCH]
+        listed: dict[str, list[Resource]] = {s.lower(): [] for s in batch}
+        try:
+            for res in _graph_rows(credential, batch, client_kwargs):
+                listed.setdefault(res.subscription.lower(), []).append(res)
+        except Exception as exc:
+            for sub in batch:
+                yield sub, exc
+            continue
+        for sub in batch:
+            rows = listed.pop(sub.lower())
+            if not rows:
+                try:
+                    _get_json(client_for(sub), f"/subscriptions/{sub}", _SUBSCRIPTION_API)
+                except Exception as exc:
+                    yield sub, exc
+                    continue
+            yield sub, rows
+        for sub, rows in listed.items():  # rows of a subscription that was not asked for
+            yield sub, rows
+
+
 def _list_all(
     pool: ThreadPoolExecutor,
     subs: list[str],
     client_for: Callable[[str], Any],
     client_kwargs: Mapping[str, Any],
     credential: Any,
+    notes: list[str],
 ) -> Iterator[tuple[str, list[Resource] | BaseException]]:
     """Each subscription's resources, listed ``concurrency`` at a time, as they finish."""
     futures: dict[Future[list[Resource]], str] = {}
@@ -476,7 +561,7 @@ def _list_all(
 
     def submit_next() -> None:
         for sub in pending:
-            futures[pool.submit(_list_subscription, client_for(sub), sub, client_kwargs, credential)] = sub
+            futures[pool.submit(_list_subscription, client_for(sub), sub, client_kwargs, credential, notes)] = sub
             return
 
     for _ in range(limit):

@@ -13,6 +13,7 @@ Azurite when it is installed (``npm ci``; started with ``--disableTelemetry``)::
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -81,13 +82,27 @@ def guard_demo(env: DemoEnvironment, out: TextIO) -> bool:
             out.write("resource_groups.create_or_update('rg-new-us', location=eastus): NOT blocked\n")
         except ResidencyViolation as exc:
             out.write(f"blocked: {exc}\n")
+        cosmos = f"/subscriptions/{EU_SUB}/resourceGroups/rg-eu/providers/Microsoft.DocumentDB/databaseAccounts/new"
+        body = {
+            "location": "westeurope",
+            "properties": {
+                "databaseAccountOfferType": "Standard",
+                "locations": [{"locationName": "West Europe"}, {"locationName": "East US", "failoverPriority": 1}],
+            },
+        }
+        try:
+            rm.resources.begin_create_or_update_by_id(cosmos, api_version="2024-05-15", parameters=body)
+            ok = False
+            out.write("Cosmos DB account with a region in East US: NOT blocked\n")
+        except ResidencyViolation as exc:
+            out.write(f"blocked: {exc}\n")
     sent = [r.path for r in env.arm.writes()[before:]]
     out.write(f"requests that reached the management API: {sent}\n")
-    ok = ok and not any("rg-new-us" in p for p in sent)
+    ok = ok and not any("rg-new-us" in p or p.endswith("/new") for p in sent)
     if env.azurite is None:
         out.write("(Azurite is not installed: the blob data-plane part is skipped; run 'npm ci')\n")
         return ok
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, generate_blob_sas
 
     az = env.azurite
     eu = BlobServiceClient(az.blob_url("acmeeu"), credential=az.credential("acmeeu"))
@@ -100,6 +115,16 @@ def guard_demo(env: DemoEnvironment, out: TextIO) -> bool:
             us.create_container("customers")
             ok = False
             out.write("create_container on acmeus (eastus): NOT blocked\n")
+        except ResidencyViolation as exc:
+            out.write(f"blocked: {exc}\n")
+        expiry = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        key = az.credential("acmeus")["account_key"]
+        generate_blob_sas("acmeus", "customers", "a.json", account_key=key, permission="r", expiry=expiry)
+        out.write("generate_blob_sas(acmeus, permission='r'): allowed (a read capability)\n")
+        try:
+            generate_blob_sas("acmeus", "customers", "a.json", account_key=key, permission="cw", expiry=expiry)
+            ok = False
+            out.write("generate_blob_sas(acmeus, permission='cw'): NOT blocked\n")
         except ResidencyViolation as exc:
             out.write(f"blocked: {exc}\n")
     stored = us.get_container_client("customers").exists()
