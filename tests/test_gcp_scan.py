@@ -58,7 +58,7 @@ def test_bucket_placements_expand_dual_regions(fake_gcs: FakeGcsServer) -> None:
     assert "GB" in london.reason
     assert [loc.code for loc in found["gs://eur5-london"].locations] == ["europe-west1", "europe-west2"]
     assert [loc.code for loc in found["gs://eur4-pair"].locations] == ["europe-north1", "europe-west4"]
-    assert [loc.code for loc in found["gs://us-default"].locations] == ["us"]
+    assert [loc.code for loc in found["gs://us-default"].locations] == ["US"]
     assert found["gs://eu-multi"].locations[0].kind == "multi-region"
     assert found["gs://eur8-frankfurt-zurich"].region == "eur8"
     assert found["gs://frankfurt"].account == "alpha"
@@ -73,7 +73,7 @@ def test_policy_decides(fake_gcs: FakeGcsServer) -> None:
 
 def test_no_location_means_us() -> None:
     ((loc, role),) = bucket_placements({"name": "b"})
-    assert (loc.code, loc.countries) == ("us", ("US",))
+    assert (loc.code, loc.countries) == ("US", ("US",))
     assert "no location" in role
 
 
@@ -291,3 +291,152 @@ def test_engine_and_assert_resident(fake_gcs: FakeGcsServer) -> None:
     with pytest.raises(NotResidentError) as err:
         assert_resident("eu", "gcp", endpoint_url=fake_gcs.url)
     assert "gs://eur8-frankfurt-zurich" in str(err.value)
+
+
+# --------------------------------------------------------------------------- auditing the scan's coverage
+
+
+def test_concurrency_is_bounded_and_used(fake_gcs: FakeGcsServer) -> None:
+    for i in range(12):
+        fake_gcs.add_bucket(f"b{i}", "EU", project=f"p{i}")
+    fake_gcs.latency = 0.05
+    findings, _ = run(fake_gcs, services=["storage"], concurrency=3)
+    assert len(findings) == 12
+    assert 2 <= fake_gcs.max_in_flight <= 3
+
+
+def test_every_listable_project_across_pages(fake_gcs: FakeGcsServer) -> None:
+    for i in range(5):
+        fake_gcs.add_bucket(f"b{i}", "US", project=f"p{i}")
+    fake_gcs.projects_page_size = 2
+    fake_gcs.project_states["p4"] = "DELETE_REQUESTED"
+    findings, ctx = run(fake_gcs, services=["storage"])
+    assert sorted(ctx.accounts_scanned) == ["p0", "p1", "p2", "p3"]
+    assert len([r for r in fake_gcs.requests if r[1].startswith("/v3/projects:search")]) == 3
+    assert any("p4 (DELETE_REQUESTED)" in n for n in ctx.notes)
+    assert {f.account for f in findings} == {"p0", "p1", "p2", "p3"}
+
+
+def test_a_listing_that_breaks_off_keeps_what_was_read(fake_gcs: FakeGcsServer) -> None:
+    for i in range(1005):
+        fake_gcs.add_bucket(f"bkt-{i:04d}", "EU", project="big")
+    fake_gcs.page_errors["1000"] = 503
+    findings, _ = run(fake_gcs, services=["storage"])
+    assert len([f for f in findings if f.status == "compliant"]) == 1000
+    (gap,) = [f for f in findings if f.status == "unknown"]
+    assert gap.error is not None
+    assert "after 1000 buckets" in gap.error
+    assert "503" in gap.error
+
+
+def test_bigquery_denied_is_unknown_and_nonsense_is_unknown(fake_gcs: FakeGcsServer) -> None:
+    import requests
+
+    fake_gcs.add_dataset("alpha", "ds", "EU")
+    fake_gcs.add_dataset("beta", "ds", "EU")
+    fake_gcs.denied_projects.add("alpha")
+
+    class Garbled(requests.Session):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            response = super().request(method, url, *args, **kwargs)
+            if "/projects/beta/datasets" in url:
+                response._content = b"<html>a captive portal</html>"
+            return response
+
+    findings, _ = run(fake_gcs, services=["bigquery"], session=Garbled())
+    unknown = {f.account: f.error for f in findings if f.status == "unknown"}
+    assert set(unknown) == {"alpha", "beta"}
+    assert "403" in str(unknown["alpha"])
+    assert "unreadable answer" in str(unknown["beta"])
+
+
+def test_asset_inventory_repeated_asset_types_and_regex(fake_gcs: FakeGcsServer) -> None:
+    fake_gcs.assets.extend(
+        [
+            {"name": "//compute.googleapis.com/d1", "assetType": "compute.googleapis.com/Disk", "location": "us-east1"},
+            {"name": "//sql/i1", "assetType": "sqladmin.googleapis.com/Instance", "location": "europe-west2"},
+            {"name": "//run/s1", "assetType": "run.googleapis.com/Service", "location": "europe-west3"},
+        ]
+    )
+    services = ["compute.googleapis.com/Disk", "sqladmin.googleapis.com/Instance"]
+    findings, _ = run(fake_gcs, source="asset-inventory", scope="folders/7", services=services)
+    assert sorted(f.resource_id for f in findings) == ["//compute.googleapis.com/d1", "//sql/i1"]
+    (search,) = [r for r in fake_gcs.requests if ":searchAllResources" in r[1]]
+    assert search[1].count("assetTypes=") == 2  # a repeated parameter, not one comma-joined type
+    findings, _ = run(fake_gcs, source="asset-inventory", scope="folders/7", services=[".*Service"])
+    assert [f.resource_id for f in findings] == ["//run/s1"]
+
+
+def test_asset_inventory_buckets_are_placed_like_the_storage_source(fake_gcs: FakeGcsServer) -> None:
+    fake_gcs.add_bucket("hidden-custom", "EU", project="alpha", data_locations=["EUROPE-WEST1", "EUROPE-WEST2"])
+    fake_gcs.add_bucket("hidden-us", "US", project="alpha")
+    fake_gcs.bucket_errors.update({"hidden-custom": 403, "hidden-us": 403})
+    bucket = "storage.googleapis.com/Bucket"
+    fake_gcs.assets.extend(
+        [
+            {
+                "name": "//storage.googleapis.com/eur4-b",
+                "assetType": bucket,
+                "project": "projects/1",
+                "location": "eur4",
+            },
+            {"name": "//storage.googleapis.com/hidden-custom", "assetType": bucket, "location": "eu"},
+            {"name": "//storage.googleapis.com/hidden-us", "assetType": bucket, "location": "us"},
+        ]
+    )
+    found = by_id(run(fake_gcs, source="asset-inventory", scope="organizations/42")[0])
+    eur4 = found["//storage.googleapis.com/eur4-b"]
+    assert ([loc.code for loc in eur4.locations], eur4.status) == (["europe-north1", "europe-west4"], "compliant")
+    # EU as reported, but its custom placement cannot be read: not declared compliant
+    custom = found["//storage.googleapis.com/hidden-custom"]
+    assert custom.status == "unknown"
+    assert custom.error is not None
+    assert "custom dual-region placement not readable" in custom.error
+    assert found["//storage.googleapis.com/hidden-us"].status == "violation"  # US is outside either way
+
+
+def test_unknown_bucket_location_is_not_compliant(fake_gcs: FakeGcsServer) -> None:
+    fake_gcs.add_bucket("moon", "MARE-TRANQUILLITATIS1", project="alpha")
+    (f,) = run(fake_gcs, services=["storage"])[0]
+    assert f.status != "compliant"  # a location the catalog does not know is denied (fail closed)
+    assert f.locations[0].kind == "unknown"
+
+
+# --------------------------------------------------------------------------- the fake follows the API
+
+
+def test_fake_bucket_resources_read_by_the_real_client(fake_gcs: FakeGcsServer) -> None:
+    client = support.make_client(fake_gcs)
+    fake_gcs.add_bucket("dual", "EU", project="alpha", data_locations=["europe-west1", "europe-west4"])
+    fake_gcs.add_bucket("eur8", "EUR8", project="alpha")
+    fake_gcs.add_bucket("fra", "europe-west3", project="alpha")
+    dual, eur8, fra = (client.get_bucket(n) for n in ("dual", "eur8", "fra"))
+    assert (dual.location, dual.location_type, dual.data_locations) == (
+        "EU",
+        "dual-region",
+        ["EUROPE-WEST1", "EUROPE-WEST4"],
+    )
+    assert (eur8.location, eur8.location_type) == ("EUR8", "dual-region")
+    assert (fra.location, fra.location_type) == ("EUROPE-WEST3", "region")
+    resource = fake_gcs.buckets["fra"]
+    assert resource["kind"] == "storage#bucket"
+    assert {"id", "selfLink", "projectNumber", "metageneration", "storageClass", "etag", "timeCreated"} <= set(resource)
+    created = client.create_bucket("made", location="ASIA")
+    assert (created.location, created.location_type) == ("ASIA", "multi-region")
+    from google.api_core import exceptions
+
+    with pytest.raises(exceptions.Conflict):
+        client.create_bucket("made", location="EU")
+    with pytest.raises(exceptions.BadRequest, match="Invalid location"):
+        client.create_bucket("nowhere", location="mars-north1")
+    blob = client.bucket("made").blob("k")
+    blob.upload_from_string(b"data", content_type="text/plain")
+    blob.reload()
+    assert (blob.size, blob.content_type, blob.crc32c is not None, blob.md5_hash is not None) == (
+        4,
+        "text/plain",
+        True,
+        True,
+    )
+    assert fake_gcs.stored == [("made", "k", 4)]
+    assert [r.method for r in fake_gcs.log if r.path.startswith("/upload/")] == ["POST"]

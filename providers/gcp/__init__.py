@@ -2,9 +2,11 @@
 
 Only this package imports google-cloud-* and google-auth.
 
-* The guard (:mod:`._guard`) hooks google-auth's ``AuthorizedSession`` — the
-  transport google-cloud-storage sends every JSON and XML API call through —
-  and wraps the local signing of write URLs and POST policies.
+* The guard (:mod:`._guard`) hooks ``requests.Session.send`` — the transport
+  google-cloud-storage's google-auth ``AuthorizedSession`` sends every JSON
+  and XML API call through, and any plain session writing to an upload
+  session URL — and wraps the local signing of write URLs and POST policies.
+  Processes started with ``spawn`` need :func:`install_in_worker`.
 * The scan (:mod:`._scan`) lists Cloud Storage buckets per project (or every
   located resource through Cloud Asset Inventory) with every place their
   data lands.

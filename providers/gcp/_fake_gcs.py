@@ -22,18 +22,33 @@ Point the real client at it::
 
 (or set ``STORAGE_EMULATOR_HOST=fake.url``.) Served:
 
-* JSON API: buckets insert/get/list/patch/delete; objects get/list/delete,
-  media download (``/download/storage/v1`` and ``alt=media``); uploads
-  ``uploadType=media``, ``multipart`` and ``resumable`` (chunked, with status
-  queries); ``copyTo``, ``rewriteTo``, ``compose``.
-* XML API: ``PUT /bucket`` (``LocationConstraint``, default ``US``),
-  ``PUT /bucket/object`` (and ``x-goog-copy-source``), ``GET``,
-  multipart uploads (``?uploads``, ``?partNumber=&uploadId=``, complete,
-  abort), resumable sessions started with ``x-goog-resumable: start``.
-* For the scan: Cloud Resource Manager ``GET /v3/projects:search``, Cloud
-  Asset ``GET /v1/{scope}:searchAllResources`` (the results you give it) and
-  BigQuery ``GET /bigquery/v2/projects/{p}/datasets``.
+* JSON API: buckets insert (409 on an existing name, 400 on a location the
+  catalog does not know)/get/list/patch/delete, ``relocate`` (a long-running
+  operation; ``operations/{id}`` and ``advanceRelocateBucket``),
+  ``anywhereCaches``; objects get/list/patch/delete, media download
+  (``/download/storage/v1`` and ``alt=media``); uploads ``uploadType=media``,
+  ``multipart`` and ``resumable`` (chunked, with status queries); ``copyTo``,
+  ``rewriteTo``, ``compose``, ``moveTo``; ``/batch/storage/v1``
+  (``multipart/mixed`` of JSON API requests).
+* XML API (path-style, and virtual-hosted through a ``BUCKET.storage.googleapis.com``
+  ``Host`` header): ``PUT /bucket`` (``LocationConstraint``, default ``US``;
+  409 if it exists; ``?acl`` and other sub-resources are accepted and
+  ignored), ``PUT /bucket/object`` (and ``x-goog-copy-source``), ``GET``,
+  ``DELETE``, ``POST /bucket`` HTML-form uploads, multipart uploads
+  (``?uploads``, ``?partNumber=&uploadId=``, complete, abort), resumable
+  sessions started with ``x-goog-resumable: start``.
+* ``POST /token``: an OAuth token for service-account credentials whose
+  ``token_uri`` points here (any assertion is accepted).
+* For the scan: Cloud Resource Manager ``GET /v3/projects:search`` (paged),
+  Cloud Asset ``GET /v1/{scope}:searchAllResources`` (the results you give it;
+  ``assetTypes`` repeated, as regular expressions; paged) and BigQuery
+  ``GET /bigquery/v2/projects/{p}/datasets``.
 
+Shapes follow the Cloud Storage JSON API's resources (``storage#bucket``,
+``storage#object``, ``storage#rewriteResponse``, error bodies
+``{"error": {"code", "message", "errors": [...]}}``); a resumable session
+answers with a ``Location`` holding ``upload_id`` and an
+``X-GUploader-UploadID`` header, and ``308`` with ``Range`` while incomplete.
 Locations are upper-cased as Cloud Storage does; ``locationType`` is
 ``multi-region`` for US/EU/ASIA, ``dual-region`` for the predefined pairs
 and custom placements, else ``region``. It is a test double, not a storage
@@ -43,6 +58,9 @@ server: everything lives in memory and there is no authentication.
 from __future__ import annotations
 
 import base64
+import email.message
+import email.parser
+import email.policy
 import hashlib
 import itertools
 import json
@@ -53,13 +71,15 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.etree import ElementTree
 
 import google_crc32c
 
-__all__ = ["FakeGcsServer", "probe_upload"]
+from residency._catalog import catalog
+
+__all__ = ["FakeGcsServer", "RecordedRequest", "probe_upload"]
 
 _MULTI_REGIONS = frozenset({"US", "EU", "ASIA"})
 _DUAL_REGIONS = frozenset({"ASIA1", "EUR4", "EUR5", "EUR7", "EUR8", "NAM4"})
@@ -75,6 +95,15 @@ def _location_type(location: str, custom: bool) -> str:
     return "region"
 
 
+class RecordedRequest(NamedTuple):
+    """One request the fake received: method, path with query, headers (lower-cased names), body size."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    size: int
+
+
 def _hashes(data: bytes) -> tuple[str, str]:
     crc = base64.b64encode(google_crc32c.Checksum(data).digest()).decode()  # type: ignore[no-untyped-call]
     md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
@@ -86,12 +115,17 @@ class FakeGcsServer:
 
     ``stored`` lists ``(bucket, object, size)`` for every object write that
     reached it, in order; ``requests`` lists ``(method, path_and_query)`` of
-    every request. ``assets`` are what ``searchAllResources`` returns;
-    ``projects`` the project ids ``projects:search`` returns (every project
-    that owns a bucket is added); ``denied_projects`` answer 403 to bucket and
-    dataset listings, ``bigquery_disabled`` answer BigQuery's "API not
-    enabled" 403. ``latency`` (seconds) delays every answer, to measure
-    concurrency.
+    every request and ``log`` the same with headers (:class:`RecordedRequest`).
+    ``assets`` are what ``searchAllResources`` returns; ``projects`` the
+    project ids ``projects:search`` returns (every project that owns a bucket
+    is added; ``project_states`` overrides ``ACTIVE``); ``denied_projects``
+    answer 403 to bucket and dataset listings, ``bigquery_disabled`` answer
+    BigQuery's "API not enabled" 403; ``bucket_errors`` (bucket name → HTTP
+    status) and ``bucket_delays`` (bucket name → seconds) affect ``GET`` of
+    that bucket's metadata, to test the guard's lookups; ``page_errors``
+    (``pageToken`` → HTTP status) break a listing off at that page. ``latency`` (seconds)
+    delays every answer; ``max_in_flight`` is the most requests handled at
+    once, to measure concurrency.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -103,9 +137,18 @@ class FakeGcsServer:
         self.assets: list[dict[str, Any]] = []
         self.datasets: dict[str, list[dict[str, Any]]] = {}
         self.projects: list[str] = []
+        self.project_states: dict[str, str] = {}
         self.denied_projects: set[str] = set()
         self.bigquery_disabled: set[str] = set()
+        self.bucket_errors: dict[str, int] = {}
+        self.bucket_delays: dict[str, float] = {}
+        self.page_errors: dict[str, int] = {}
+        self.log: list[RecordedRequest] = []
+        self.operations: dict[str, dict[str, Any]] = {}
         self.latency = 0.0
+        self.projects_page_size = 500
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._uploads: dict[str, dict[str, Any]] = {}
         self._generation = itertools.count(1)
         handler = type("_Handler", (_Handler,), {"fake": self})
@@ -145,12 +188,20 @@ class FakeGcsServer:
             self.objects.clear()
             self.stored.clear()
             self.requests.clear()
+            self.log.clear()
             self.assets.clear()
             self.datasets.clear()
             self.projects.clear()
+            self.project_states.clear()
             self.denied_projects.clear()
             self.bigquery_disabled.clear()
+            self.bucket_errors.clear()
+            self.bucket_delays.clear()
+            self.page_errors.clear()
+            self.operations.clear()
             self._uploads.clear()
+            self.latency = 0.0
+            self.max_in_flight = 0
 
     # ------------------------------------------------------------------ seeding
 
@@ -169,7 +220,7 @@ class FakeGcsServer:
             body["customPlacementConfig"] = {"dataLocations": list(data_locations)}
         if labels:
             body["labels"] = dict(labels)
-        return self._create_bucket(body, project)
+        return self._create_bucket(body, project, validate=False)
 
     def add_dataset(self, project: str, dataset: str, location: str) -> None:
         """A BigQuery dataset for the scan's BigQuery listing."""
@@ -185,9 +236,9 @@ class FakeGcsServer:
             )
 
     def writes(self) -> list[tuple[str, str]]:
-        """The recorded requests that were not reads (``GET``/``HEAD``)."""
+        """The recorded requests that were not reads (``GET``/``HEAD``), token requests excepted."""
         with self._lock:
-            return [r for r in self.requests if r[0] not in ("GET", "HEAD")]
+            return [r for r in self.requests if r[0] not in ("GET", "HEAD") and r[1] != "/token"]
 
     def object_data(self, bucket: str, name: str) -> bytes:
         return self.objects[(bucket, name)][0]
@@ -198,11 +249,16 @@ class FakeGcsServer:
         if project not in self.projects:
             self.projects.append(project)
 
-    def _create_bucket(self, body: Mapping[str, Any], project: str) -> dict[str, Any]:
+    def _create_bucket(self, body: Mapping[str, Any], project: str, *, validate: bool = True) -> dict[str, Any]:
         name = str(body["name"])
         location = str(body.get("location") or "US").upper()
         placement = body.get("customPlacementConfig") or {}
         data_locations = [str(x).upper() for x in placement.get("dataLocations") or ()]
+        for code in [location, *data_locations] if validate else ():
+            if catalog().get("gcp", code) is None:
+                raise _error(400, f"Invalid location: {code}")
+        if validate and name in self.buckets:
+            raise _error(409, "Your previous request to create the named bucket succeeded and you already own it.")
         resource: dict[str, Any] = {
             "kind": "storage#bucket",
             "id": name,
@@ -281,6 +337,7 @@ def _public(resource: Mapping[str, Any]) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeGcsServer
+    multi_query: dict[str, list[str]]
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; without this, Nagle waits for the client's delayed ACK (40 ms).
     disable_nagle_algorithm = True
@@ -309,20 +366,40 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ plumbing
 
     def _dispatch(self) -> None:
+        fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        with self.fake._lock:
-            self.fake.requests.append((self.command, self.path))
-        if self.fake.latency:
-            time.sleep(self.fake.latency)
-        split = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        with fake._lock:
+            fake.requests.append((self.command, self.path))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            fake.log.append(RecordedRequest(self.command, self.path, headers, len(body)))
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
         try:
-            self._route(split.path, query, body)
-        except _Reply as reply:
-            self._send(reply)
-        except Exception as exc:  # pragma: no cover - a fake bug shows up as a 500 with the reason
-            self._send(_error(500, f"fake GCS: {type(exc).__name__}: {exc}"))
+            if fake.latency:
+                time.sleep(fake.latency)
+            split = urlsplit(self.path)
+            self.multi_query = parse_qs(split.query, keep_blank_values=True)
+            query = {k: v[-1] for k, v in self.multi_query.items()}
+            try:
+                if self.command == "GET" and query.get("pageToken") in fake.page_errors:
+                    status = fake.page_errors[query["pageToken"]]
+                    raise _error(status, f"fake GCS: HTTP {status} at page {query['pageToken']}")
+                self._route(split.path, query, body)
+            except _Reply as reply:
+                self._send(reply)
+            except Exception as exc:  # pragma: no cover - a fake bug shows up as a 500 with the reason
+                self._send(_error(500, f"fake GCS: {type(exc).__name__}: {exc}"))
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+
+    def _base(self) -> str:
+        """The URL clients reached this server by: a ``*.googleapis.com`` ``Host`` (a test transport) or the fake's."""
+        host = self.headers.get("Host", "")
+        if host.split(":")[0].endswith(".googleapis.com"):
+            return "https://" + (host if not host.endswith(".storage.googleapis.com") else "storage.googleapis.com")
+        return self.fake.url
 
     def _send(self, reply: _Reply) -> None:
         body = reply.body
@@ -344,6 +421,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _route(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if path == "/token" and self.command == "POST":
+            raise _Reply(
+                200, {"access_token": f"fake-token-{uuid.uuid4().hex[:8]}", "expires_in": 3600, "token_type": "Bearer"}
+            )
+        if path.rstrip("/") == "/batch/storage/v1" and self.command == "POST":
+            self._batch(body)
         m = _JSON_PATH.match(path)
         if m:
             self._json_api(m.group("prefix"), m.group("rest"), query, body)
@@ -382,6 +465,11 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) < 2 or parts[0] != "b":
             raise _error(404, f"no such JSON API path {rest}")
         bucket = unquote(parts[1])
+        if len(parts) == 2 and method == "GET":
+            if bucket in fake.bucket_delays:
+                time.sleep(fake.bucket_delays[bucket])
+            if bucket in fake.bucket_errors:
+                raise _error(fake.bucket_errors[bucket], f"fake GCS: HTTP {fake.bucket_errors[bucket]} for {bucket}")
         res = fake.buckets.get(bucket)
         if res is None:
             raise _error(404, f"The specified bucket does not exist: {bucket}")
@@ -394,6 +482,21 @@ class _Handler(BaseHTTPRequestHandler):
                 patch = json.loads(body or b"{}")
                 res.update({k: v for k, v in patch.items() if k in ("labels", "storageClass", "versioning")})
             raise _Reply(200, _public(res))
+        if parts[2:] == ["relocate"] and method == "POST":
+            self._relocate(res, json.loads(body or b"{}"))
+        if parts[2] == "operations" and len(parts) >= 4:
+            op = fake.operations.get(unquote(parts[3]))
+            if op is None:
+                raise _error(404, f"no such operation {parts[3]}")
+            if parts[4:] == ["advanceRelocateBucket"] and method == "POST":
+                op["done"] = True
+                raise _Reply(200, b"")
+            raise _Reply(200, op)
+        if parts[2] == "anywhereCaches" and method == "POST":
+            spec = json.loads(body or b"{}")
+            cache = {"kind": "storage#anywhereCache", "bucket": bucket, "zone": spec.get("zone"), "state": "RUNNING"}
+            res.setdefault("_caches", []).append(cache)
+            raise _Reply(200, {"kind": "storage#operation", "name": f"projects/_/buckets/{bucket}/operations/c1"})
         if parts[2] != "o":
             raise _Reply(200, {"kind": "storage#" + parts[2], "items": []})
         if prefix == "upload/storage":
@@ -407,6 +510,12 @@ class _Handler(BaseHTTPRequestHandler):
             req = json.loads(body)
             data = b"".join(self._object(bucket, s["name"])[0] for s in req.get("sourceObjects", []))
             raise _Reply(200, fake._store(bucket, name, data, req.get("destination")))
+        if len(parts) == 7 and parts[4] == "moveTo" and parts[5] == "o":
+            data, meta = self._object(bucket, name)
+            new = fake._store(bucket, unquote(parts[6]), data, meta)
+            with fake._lock:
+                del fake.objects[(bucket, name)]
+            raise _Reply(200, new)
         if len(parts) == 9 and parts[4] in ("copyTo", "rewriteTo"):
             data, meta = self._object(bucket, name)
             dst_bucket, dst_name = unquote(parts[6]), unquote(parts[8])
@@ -431,9 +540,91 @@ class _Handler(BaseHTTPRequestHandler):
             with fake._lock:
                 del fake.objects[(bucket, name)]
             raise _Reply(204)
+        if method in ("PATCH", "PUT"):
+            patch = json.loads(body or b"{}")
+            with fake._lock:
+                if "metadata" in patch:
+                    meta["metadata"] = {**meta.get("metadata", {}), **(patch["metadata"] or {})}
+                for key in ("contentType", "cacheControl", "contentDisposition", "contentLanguage"):
+                    if key in patch:
+                        meta[key] = patch[key]
+                meta["metageneration"] = str(int(meta["metageneration"]) + 1)
+            raise _Reply(200, meta)
         if prefix == "download/storage" or query.get("alt") == "media":
             self._media(data, meta)
         raise _Reply(200, meta)
+
+    def _relocate(self, res: dict[str, Any], spec: Mapping[str, Any]) -> None:
+        """``buckets.relocate``: the bucket takes its new location at once (the real copy takes hours)."""
+        fake = self.fake
+        location = str(spec.get("destinationLocation") or "").upper()
+        members = [
+            str(m).upper() for m in (spec.get("destinationCustomPlacementConfig") or {}).get("dataLocations") or ()
+        ]
+        for code in [location, *members]:
+            if catalog().get("gcp", code) is None:
+                raise _error(400, f"Invalid location: {code}")
+        op_id = uuid.uuid4().hex[:12]
+        name = f"projects/_/buckets/{res['name']}/operations/{op_id}"
+        operation = {
+            "kind": "storage#operation",
+            "name": name,
+            "selfLink": f"{fake.url}/storage/v1/b/{res['name']}/operations/{op_id}",
+            "done": False,
+            "metadata": {
+                "@type": "type.googleapis.com/google.storage.control.v2.RelocateBucketMetadata",
+                "destinationLocation": location,
+                "validateOnly": bool(spec.get("validateOnly")),
+            },
+        }
+        with fake._lock:
+            fake.operations[op_id] = operation
+            if not spec.get("validateOnly"):
+                res["location"] = location
+                res["locationType"] = _location_type(location, bool(members))
+                res.pop("customPlacementConfig", None)
+                if members:
+                    res["customPlacementConfig"] = {"dataLocations": members}
+        raise _Reply(200, operation)
+
+    def _batch(self, body: bytes) -> None:
+        """``/batch/storage/v1``: run each ``application/http`` part and answer ``multipart/mixed``."""
+        content_type = self.headers.get("Content-Type", "")
+        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
+        boundary = f"batch_{uuid.uuid4().hex}"
+        out = []
+        for n, part in enumerate(message.get_payload() if message.is_multipart() else [], start=1):
+            raw = part.get_payload(decode=True).replace(b"\r\n", b"\n")
+            head, _, inner_body = raw.partition(b"\n\n")
+            request_line = head.decode().split("\n", 1)[0]
+            method, target = request_line.split(" ")[:2]
+            split = urlsplit(target)
+            m = _JSON_PATH.match(split.path)
+            query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+            saved = self.command
+            self.command = method
+            try:
+                if m is None:
+                    raise _error(404, f"no such JSON API path {split.path}")
+                self._json_api(m.group("prefix"), m.group("rest"), query, inner_body.strip())
+            except _Reply as reply:
+                status, payload = reply.status, reply.body
+            finally:
+                self.command = saved
+            data = (
+                json.dumps(payload)
+                if isinstance(payload, dict)
+                else (payload.decode() if isinstance(payload, bytes) else payload)
+            )
+            out.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-item{n}>\r\n\r\n"
+                f"HTTP/1.1 {status} OK\r\nContent-Type: application/json; charset=UTF-8\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n{data}\r\n"
+            )
+        out.append(f"--{boundary}--\r\n")
+        raise _Reply(200, "".join(out).encode(), {"Content-Type": f"multipart/mixed; boundary={boundary}"})
 
     def _object(self, bucket: str, name: str) -> tuple[bytes, dict[str, Any]]:
         hit = self.fake.objects.get((bucket, name))
@@ -455,7 +646,8 @@ class _Handler(BaseHTTPRequestHandler):
         if "upload_id" in query:
             self._resumable_chunk(query["upload_id"], body, json_api=True)
         if kind == "media":
-            raise _Reply(200, fake._store(bucket, query.get("name", ""), body))
+            meta = {"contentType": self.headers.get("Content-Type") or "application/octet-stream"}
+            raise _Reply(200, fake._store(bucket, query.get("name", ""), body, meta))
         if kind == "multipart":
             meta, data = _split_related(self.headers.get("Content-Type", ""), body)
             raise _Reply(200, fake._store(bucket, str(meta.get("name") or query.get("name", "")), data, meta))
@@ -464,10 +656,10 @@ class _Handler(BaseHTTPRequestHandler):
             name = str(meta.get("name") or query.get("name", ""))
             upload_id = fake._new_upload(bucket=bucket, name=name, meta=meta)
             location = (
-                f"{fake.url}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
+                f"{self._base()}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
                 f"?uploadType=resumable&name={quote(name, safe='')}&upload_id={upload_id}"
             )
-            raise _Reply(200, b"", {"Location": location})
+            raise _Reply(200, b"", {"Location": location, "X-GUploader-UploadID": upload_id})
         raise _error(400, f"unknown uploadType {kind}")
 
     def _resumable_chunk(self, upload_id: str, body: bytes, *, json_api: bool) -> None:
@@ -497,14 +689,29 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ scan APIs
 
     def _projects(self, query: dict[str, str]) -> None:
-        items = [{"projectId": p, "name": f"projects/{p}", "state": "ACTIVE"} for p in self.fake.projects]
-        raise _Reply(200, {"projects": items})
+        fake = self.fake
+        items = [
+            {
+                "name": f"projects/{1000 + i}",
+                "parent": "organizations/42",
+                "projectId": p,
+                "state": fake.project_states.get(p, "ACTIVE"),
+                "displayName": p,
+            }
+            for i, p in enumerate(fake.projects)
+        ]
+        size = int(query.get("pageSize") or fake.projects_page_size)
+        start = int(query.get("pageToken") or 0)
+        page: dict[str, Any] = {"projects": items[start : start + size]}
+        if start + size < len(items):
+            page["nextPageToken"] = str(start + size)
+        raise _Reply(200, page)
 
     def _assets(self, scope: str, query: dict[str, str]) -> None:
         size = int(query.get("pageSize") or 500)
         start = int(query.get("pageToken") or 0)
-        types = {t for t in query.get("assetTypes", "").split(",") if t}
-        hits = [a for a in self.fake.assets if not types or a.get("assetType") in types]
+        types = [re.compile(t) for t in self.multi_query.get("assetTypes", []) if t]
+        hits = [a for a in self.fake.assets if not types or any(t.fullmatch(str(a.get("assetType"))) for t in types)]
         page = hits[start : start + size]
         out: dict[str, Any] = {"results": page}
         if start + size < len(hits):
@@ -533,13 +740,26 @@ class _Handler(BaseHTTPRequestHandler):
             bucket, name = host[: -len(".storage.googleapis.com")], unquote(path.lstrip("/"))
         method = self.command
         if not name:
-            if method == "PUT":
-                loc = "US"
+            if method == "PUT" and not [k for k in query if not k.lower().startswith("x-goog-")]:
+                spec: dict[str, Any] = {"name": bucket, "location": "US"}
                 if body.strip():
-                    node = ElementTree.fromstring(body).find("LocationConstraint")
-                    loc = node.text if node is not None and node.text else "US"
-                fake._create_bucket({"name": bucket, "location": loc}, "test-project")
+                    root = ElementTree.fromstring(body)
+                    constraint = [n.text for n in root.iter() if str(n.tag).endswith("LocationConstraint") and n.text]
+                    members = [n.text for n in root.iter() if str(n.tag).endswith("DataLocation") and n.text]
+                    spec["location"] = constraint[0] if constraint else "US"
+                    if members:
+                        spec["customPlacementConfig"] = {"dataLocations": members}
+                try:
+                    fake._create_bucket(spec, self.headers.get("x-goog-project-id") or "test-project")
+                except _Reply as reply:
+                    raise _Reply(reply.status, f"<Error><Code>HTTP{reply.status}</Code></Error>") from None
                 raise _Reply(200, "")
+            if bucket not in fake.buckets:
+                raise _Reply(404, "<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>")
+            if method == "PUT":  # ?acl, ?cors, ?lifecycle …: accepted, not modelled
+                raise _Reply(200, "")
+            if method == "POST":
+                self._form_upload(bucket, body)
             raise _error(404, f"no such path {path}")
         if bucket not in fake.buckets:
             raise _Reply(404, "<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>")
@@ -575,7 +795,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reply(204)
         if method == "POST" and self.headers.get("x-goog-resumable", "").lower() == "start":
             upload_id = fake._new_upload(bucket=bucket, name=name)
-            raise _Reply(201, b"", {"Location": f"{fake.url}/{bucket}/{quote(name)}?upload_id={upload_id}"})
+            location = f"{self._base()}/{bucket}/{quote(name)}?upload_id={upload_id}"
+            raise _Reply(201, b"", {"Location": location, "X-GUploader-UploadID": upload_id})
         if method == "PUT" and "upload_id" in query:
             self._resumable_chunk(query["upload_id"], body, json_api=False)
         if method == "PUT":
@@ -595,6 +816,22 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reply(204)
         raise _error(405, f"{method} {path} is not served by the fake")
 
+    def _form_upload(self, bucket: str, body: bytes) -> None:
+        """An HTML-form ``POST`` upload (signed POST policy): the ``key`` field and the ``file`` part."""
+        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
+            b"Content-Type: " + self.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
+        )
+        fields: dict[str, bytes] = {}
+        for part in message.get_payload() if message.is_multipart() else []:
+            if isinstance(part, email.message.Message):
+                payload = part.get_payload(decode=True)
+                name = part.get_param("name", header="content-disposition")
+                fields[str(name)] = payload if isinstance(payload, bytes) else b""
+        if "key" not in fields or "file" not in fields:
+            raise _Reply(400, "<Error><Code>InvalidArgument</Code><Message>key and file are required</Message></Error>")
+        self.fake._store(bucket, fields["key"].decode(), fields["file"])
+        raise _Reply(204, b"")
+
 
 def _split_related(content_type: str, body: bytes) -> tuple[dict[str, Any], bytes]:
     """The JSON metadata and the data of a ``multipart/related`` upload body."""
@@ -603,13 +840,18 @@ def _split_related(content_type: str, body: bytes) -> tuple[dict[str, Any], byte
         raise _error(400, "multipart upload without a boundary")
     delimiter = b"--" + m.group(1).encode()
     parts = [p for p in body.split(delimiter)[1:] if not p.startswith(b"--")]
-    payloads = []
+    payloads, types = [], []
     for part in parts:
-        _, _, payload = part.partition(b"\r\n\r\n")
+        head, _, payload = part.partition(b"\r\n\r\n")
         payloads.append(payload[:-2] if payload.endswith(b"\r\n") else payload)
+        found = re.search(rb"(?im)^content-type:\s*([^\r\n]+)", head)
+        types.append(found.group(1).decode().strip() if found else "")
     if len(payloads) != 2:
         raise _error(400, f"expected 2 parts in a multipart upload, got {len(payloads)}")
-    return json.loads(payloads[0]), payloads[1]
+    meta = json.loads(payloads[0])
+    if not meta.get("contentType") and types[1]:
+        meta["contentType"] = types[1]
+    return meta, payloads[1]
 
 
 def probe_upload(url: str, bucket: str, name: str = "probe") -> str:

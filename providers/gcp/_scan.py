@@ -24,21 +24,27 @@ Two sources (``context.options["source"]``):
     (``organizations/123``, ``folders/456`` or ``projects/p``; default: each
     project of ``--projects``): every resource type that has a location, not
     only buckets — BigQuery datasets, disks, instances (zones are placed in
-    their region), databases … Buckets whose reported location is a
-    multi-region are read once more from Cloud Storage, because a custom
-    dual-region is reported as its multi-region. Resources with no location
-    or ``global`` are counted in the notes, not judged.
+    their region), databases … (``--services`` takes asset types, regular
+    expressions allowed). Buckets are placed like the storage source
+    (``eur4`` expanded); one whose reported location is a multi-region is read
+    once more from Cloud Storage, because a custom dual-region is reported as
+    its multi-region — if that read fails, a bucket the multi-region alone
+    would pass is ``unknown`` (it could be a dual-region with London), never
+    compliant. Resources with no location or ``global`` are counted in the
+    notes, not judged.
 
-Anything unreadable (a project without permission, an API that fails) is an
-``unknown`` finding with the reason; a project where the BigQuery API is not
-enabled has no datasets and is only noted.
+Anything unreadable (a project without permission, an API that fails or
+answers nonsense, a listing that breaks off after some pages) is an
+``unknown`` finding with the reason, next to whatever was read before; a
+project where the BigQuery API is not enabled has no datasets and is only
+noted. Projects listed but not ``ACTIVE`` (pending deletion) are named in the
+notes.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
@@ -50,12 +56,12 @@ import google.auth.exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.auth.transport.requests import AuthorizedSession
 
-from residency._catalog import Location, catalog, lookup_location
+from residency._catalog import Location
 from residency._errors import ProviderError
 from residency._findings import Finding, evaluate, unreadable
 from residency._scan import ScanContext
 
-from ._guard import location_from_metadata
+from ._guard import location_from_metadata, region_of
 
 __all__ = ["SERVICES", "SOURCES", "bucket_placements", "scan"]
 
@@ -69,7 +75,6 @@ _CRM = "https://cloudresourcemanager.googleapis.com"
 _ASSET = "https://cloudasset.googleapis.com"
 _BIGQUERY = "https://bigquery.googleapis.com"
 _SCOPES = ["https://www.googleapis.com/auth/cloud-platform.read-only"]
-_ZONE = re.compile(r"^(?P<region>[a-z]+-[a-z]+\d+)-[a-z]$")
 _MULTI_REGIONS = frozenset({"us", "eu", "asia"})
 _BUCKET_ASSET = "storage.googleapis.com/Bucket"
 
@@ -78,7 +83,7 @@ class _HttpError(Exception):
     def __init__(self, status: int, message: str, reason: str = "") -> None:
         self.status = status
         self.reason = reason
-        super().__init__(f"HTTP {status}: {message}" if message else f"HTTP {status}")
+        super().__init__((f"HTTP {status}: {message}" if message else f"HTTP {status}") if status else message)
 
 
 def _is_loopback(url: str | None) -> bool:
@@ -125,7 +130,7 @@ def _session(ctx: ScanContext, endpoints: _Endpoints) -> Any:
     return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
 
 
-def _get(session: Any, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _get(session: Any, url: str, params: Mapping[str, str | list[str]] | None = None) -> dict[str, Any]:
     try:
         response = session.request("GET", url, params=dict(params or {}), timeout=60)
     except Exception as exc:
@@ -141,11 +146,16 @@ def _get(session: Any, url: str, params: Mapping[str, str] | None = None) -> dic
         except (ValueError, AttributeError):
             message = response.text[:200]
         raise _HttpError(response.status_code, message, reason)
-    data: dict[str, Any] = response.json()
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise _HttpError(response.status_code, f"unreadable answer from {url}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise _HttpError(response.status_code, f"unexpected answer from {url}: not a JSON object")
     return data
 
 
-def _pages(session: Any, url: str, key: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+def _pages(session: Any, url: str, key: str, params: Mapping[str, str | list[str]]) -> Iterator[dict[str, Any]]:
     token = ""
     while True:
         page = _get(session, url, {**params, **({"pageToken": token} if token else {})})
@@ -158,26 +168,16 @@ def _pages(session: Any, url: str, key: str, params: Mapping[str, str]) -> Itera
 # --------------------------------------------------------------------------- placements
 
 
-def _region_of(code: str) -> Location:
-    """A catalog location for ``code``; a zone (``europe-west3-a``) is placed in its region."""
-    hit = catalog().get("gcp", code)
-    if hit is not None:
-        return hit
-    m = _ZONE.match(code.strip().lower())
-    if m:
-        region = catalog().get("gcp", m.group("region"))
-        if region is not None:
-            return attrs.evolve(region, code=code.lower(), name=f"{region.name} zone {code.lower()}", kind="region")
-    return lookup_location("gcp", code)
+_region_of = region_of
 
 
 def bucket_placements(meta: Mapping[str, Any]) -> list[tuple[Location, str]]:
     """Every ``(location, role)`` a bucket's data lands in, from its JSON resource.
 
     >>> [(loc.code, role) for loc, role in bucket_placements({"location": "EUR8", "locationType": "dual-region"})]
-    [('europe-west3', 'dual-region eur8'), ('europe-west6', 'dual-region eur8')]
+    [('europe-west3', 'dual-region EUR8'), ('europe-west6', 'dual-region EUR8')]
     >>> [(loc.code, role) for loc, role in bucket_placements({})]
-    [('us', 'bucket (no location: US)')]
+    [('US', 'bucket (no location: US)')]
     """
     loc = location_from_metadata(meta)
     if not meta.get("location"):
@@ -246,13 +246,13 @@ class _Scanner:
         if self.ctx.accounts:
             return list(dict.fromkeys(self.ctx.accounts))
         try:
-            found = [
-                str(p["projectId"])
-                for p in _pages(self.session, f"{self.endpoints.crm}/v3/projects:search", "projects", {})
-                if p.get("state", "ACTIVE") == "ACTIVE" and p.get("projectId")
-            ]
+            listed = list(_pages(self.session, f"{self.endpoints.crm}/v3/projects:search", "projects", {}))
         except _HttpError as exc:
             raise ProviderError(f"cannot list Google Cloud projects ({exc}); name them with --projects") from exc
+        found = [str(p["projectId"]) for p in listed if p.get("state", "ACTIVE") == "ACTIVE" and p.get("projectId")]
+        inactive = [f"{p.get('projectId')} ({p.get('state')})" for p in listed if p.get("state", "ACTIVE") != "ACTIVE"]
+        if inactive:
+            self.ctx.notes.append(f"gcp: {len(inactive)} project(s) not ACTIVE, not scanned: {', '.join(inactive)}")
         if not found:
             raise ProviderError("the credentials can list no Google Cloud project; name them with --projects")
         return found
@@ -262,24 +262,31 @@ class _Scanner:
     def buckets(self, project: str) -> list[Finding]:
         out = []
         url = f"{self.endpoints.storage}/storage/v1/b"
-        params = {
+        params: dict[str, str | list[str]] = {
             "project": project,
             "maxResults": "1000",
             "fields": "items(name,location,locationType,customPlacementConfig,labels),nextPageToken",
         }
-        for meta in _pages(self.session, url, "items", params):
-            name = str(meta.get("name", ""))
-            out.append(
-                self.finding(
-                    project,
-                    "storage",
-                    "bucket",
-                    f"gs://{name}",
-                    bucket_placements(meta),
-                    labels=meta.get("labels"),
-                    region=str(meta.get("location", "")).lower(),
-                    name=name,
+        try:
+            for meta in _pages(self.session, url, "items", params):
+                name = str(meta.get("name", ""))
+                out.append(
+                    self.finding(
+                        project,
+                        "storage",
+                        "bucket",
+                        f"gs://{name}",
+                        bucket_placements(meta),
+                        labels=meta.get("labels"),
+                        region=str(meta.get("location", "")).lower(),
+                        name=name,
+                    )
                 )
+        except _HttpError as exc:
+            if not out:
+                raise
+            out.append(
+                self.gap(project, "storage", "buckets", _HttpError(exc.status, f"after {len(out)} buckets: {exc}"))
             )
         return out
 
@@ -349,47 +356,74 @@ class _Scanner:
 
     def assets(self, scope: str) -> list[Finding]:
         url = f"{self.endpoints.asset}/v1/{scope}:searchAllResources"
-        params: dict[str, str] = {"pageSize": "500", "readMask": "name,assetType,project,location,labels,displayName"}
+        params: dict[str, str | list[str]] = {
+            "pageSize": "500",
+            "readMask": "name,assetType,project,location,labels,displayName",
+        }
         if self.ctx.services:
-            params["assetTypes"] = ",".join(self.ctx.services)
-        out = []
+            params["assetTypes"] = list(self.ctx.services)  # a repeated parameter: assetTypes=a&assetTypes=b
+        out: list[Finding] = []
         skipped = 0
-        for r in _pages(self.session, url, "results", params):
-            code = str(r.get("location") or "").strip().lower()
-            if not code or code == "global":
-                skipped += 1
-                continue
-            asset_type = str(r.get("assetType", ""))
-            service = asset_type.split("/", 1)[0].removesuffix(".googleapis.com")
-            resource_type = asset_type.rsplit("/", 1)[-1].lower()
-            project = str(r.get("project") or scope).removeprefix("projects/")
-            name = str(r.get("name", ""))
-            placements: list[tuple[Location, str]] = [(_region_of(code), resource_type)]
-            if asset_type == _BUCKET_ASSET and code in _MULTI_REGIONS:
-                placements = self._bucket_detail(name.rsplit("/", 1)[-1], placements)
-            out.append(
-                self.finding(
-                    project,
-                    service,
-                    resource_type,
-                    name,
-                    placements,
-                    labels=r.get("labels"),
-                    region=code,
-                    name=str(r.get("displayName") or name.rsplit("/", 1)[-1]),
-                )
-            )
+        try:
+            for r in _pages(self.session, url, "results", params):
+                code = str(r.get("location") or "").strip().lower()
+                if not code or code == "global":
+                    skipped += 1
+                    continue
+                out.append(self._asset(scope, r, code))
+        except _HttpError as exc:
+            if not out:
+                raise
+            out.append(self.gap("", "cloudasset", scope, _HttpError(exc.status, f"after {len(out)} resources: {exc}")))
         if skipped:
             self.ctx.notes.append(f"gcp {scope}: {skipped} resource(s) with no location or 'global' not judged")
         return out
 
-    def _bucket_detail(self, bucket: str, fallback: list[tuple[Location, str]]) -> list[tuple[Location, str]]:
+    def _asset(self, scope: str, r: Mapping[str, Any], code: str) -> Finding:
+        asset_type = str(r.get("assetType", ""))
+        service = asset_type.split("/", 1)[0].removesuffix(".googleapis.com")
+        resource_type = asset_type.rsplit("/", 1)[-1].lower()
+        project = str(r.get("project") or scope).removeprefix("projects/")
+        name = str(r.get("name", ""))
+        short = name.rsplit("/", 1)[-1]
+        display = str(r.get("displayName") or short)
+        labels = r.get("labels")
+        if asset_type != _BUCKET_ASSET:
+            placements = [(region_of(code), resource_type)]
+            return self.finding(
+                project, service, resource_type, name, placements, labels=labels, region=code, name=display
+            )
+        placements = bucket_placements({"location": code})
+        if code not in _MULTI_REGIONS:
+            return self.finding(
+                project, service, resource_type, name, placements, labels=labels, region=code, name=display
+            )
         try:
-            meta = _get(self.session, f"{self.endpoints.storage}/storage/v1/b/{quote(bucket, safe='')}")
+            meta = _get(self.session, f"{self.endpoints.storage}/storage/v1/b/{quote(short, safe='')}")
         except _HttpError as exc:
-            self.ctx.notes.append(f"gcp gs://{bucket}: custom placement not checked ({exc})")
-            return fallback
-        return bucket_placements(meta)
+            fallback = self.finding(
+                project, service, resource_type, name, placements, labels=labels, region=code, name=display
+            )
+            if fallback.status != "compliant":
+                return fallback
+            # A custom dual-region is reported as its multi-region: without its dataLocations the bucket
+            # may hold data outside (EU + London), so it is not declared compliant.
+            return unreadable(
+                provider="gcp",
+                account=project,
+                service=service,
+                resource_type=resource_type,
+                resource_id=name,
+                region=code,
+                error=f"multi-region {code.upper()}: custom dual-region placement not readable ({exc})",
+                policy=self.policy.name,
+                tags=labels,
+                name=display,
+                placements=[code],
+            )
+        return self.finding(
+            project, service, resource_type, name, bucket_placements(meta), labels=labels, region=code, name=display
+        )
 
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
@@ -428,6 +462,8 @@ def _run(
                 found = fut.result()
             except _HttpError as exc:
                 found = [on_error(exc)]
+            except Exception as exc:  # a bug or an odd answer must not hide a project: report it unknown
+                found = [on_error(_HttpError(0, f"{type(exc).__name__}: {exc}"))]
             if progress is not None:
                 progress(done, total, label)
             yield from found
