@@ -5,9 +5,11 @@ entry with the source that states its country. Lookups are by provider and the
 code an API returns, normalised the way each provider spells it:
 
 * AWS: region codes (``eu-west-1``), S3's legacy values (``EU`` is eu-west-1;
-  an empty or ``None`` LocationConstraint is us-east-1) and S3 Express
-  availability-zone ids (``euw1-az1``). Local Zone ids (``use1-lim1-az1``) are
-  unknown: a Local Zone may be in another country than its parent region.
+  an empty or ``None`` LocationConstraint is us-east-1), availability-zone ids
+  (``euw1-az1``, as S3 Express directory buckets name them) and the Local and
+  Wavelength Zones AWS documents, each with its own country, never its parent
+  region's (``euc1-waw1-az1`` is Warsaw, PL, under Frankfurt). A Local Zone id
+  the catalog does not list is unknown.
 * Azure: programmatic names (``westeurope``) and display names (``West Europe``).
 * GCP: case-insensitive (Cloud Storage answers ``EUROPE-WEST1``, ``EUR4``), and
   custom dual-regions written as ``europe-west1+europe-west4``.
@@ -131,9 +133,10 @@ class Location:
         }
 
 
-# Plain AZ ids only (``euw1-az1``). Local Zone ids (``euc1-waw1-az1``) are left
-# unknown on purpose: a Local Zone can sit in another country than its parent
-# region (Warsaw under Frankfurt, Lima under N. Virginia).
+# Plain AZ ids only (``euw1-az1``): an unlisted one of a known prefix is in that
+# region. Local Zone ids (``euc1-waw1-az1``) never match: a Local Zone can sit in
+# another country than its parent region (Warsaw under Frankfurt, Lima under
+# N. Virginia), so only the zones listed in the catalog are known.
 _AWS_ZONE = re.compile(r"^(?P<prefix>[a-z]+\d+)-az\d+$")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import pathlib
 
 import pytest
 
-from residency import catalog, lookup_location
+from residency import catalog, load_policy, lookup_location
 from residency._geography import is_country_code
 
 
@@ -25,13 +27,39 @@ from residency._geography import is_country_code
         ("aws", "euw1-az1", ("IE",)),  # S3 Express zone id
         ("aws", "use1-az4", ("US",)),
         ("aws", "EU-WEST-1", ("IE",)),
+        ("aws", "euw2-az1", ("GB",)),  # a London zone id is GB too
+        ("aws", "euc2-az3", ("CH",)),
+        ("aws", "ilc1-az1", ("IL",)),
+        ("aws", "use1-az6", ("US",)),  # us-east-1 has six AZ ids
+        ("aws", "apne1-az4", ("JP",)),  # Tokyo has no az3 for new accounts, but az4
+        ("aws", "usw2-az4", ("US",)),
+        ("aws", "cnnw1-az1", ("CN",)),
+        ("aws", "usgw1-az2", ("US",)),
+        ("aws", "euw1-az9", ("IE",)),  # any AZ number of a known prefix resolves to its region
+        ("aws", "me-west-1", ("SA",)),  # Saudi Arabia: 'me-' is a continent
+        ("aws", "sa-west-1", ("CL",)),
+        ("aws", "ap-east-2", ("TW",)),
+        ("aws", "ap-southeast-6", ("NZ",)),
+        ("aws", "mx-central-1", ("MX",)),
     ],
 )
 def test_aws_traps(provider: str, code: str | None, countries: tuple[str, ...]) -> None:
     assert lookup_location(provider, code).countries == countries
 
 
-@pytest.mark.parametrize("code", ["aws-global", "aws-cn-global", "use1-lim1-az1", "mars-north-1", "eu-isoe-west-1"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "aws-global",
+        "aws-cn-global",
+        "mars-north-1",
+        "eu-isoe-west-1",
+        "use1-bos1-az2",  # a Local Zone id the catalog does not list
+        "euw3-wl1-cmn-wlz1",  # an unlisted Wavelength Zone id (Morocco is under eu-west-3)
+        "euc1-xyz1-az1",
+        "usie1-az1",  # ISO partitions: AZ-id prefix not published
+    ],
+)
 def test_aws_unknown_locations_have_no_countries(code: str) -> None:
     loc = lookup_location("aws", code)
     assert loc.countries == ()
@@ -102,3 +130,80 @@ def test_dual_region_with_an_unknown_member_is_unknown() -> None:
 
 def test_suggest() -> None:
     assert catalog().suggest("aws", "eu-wset-1") == "eu-west-1"
+
+
+# Local Zones and Wavelength Zones carry the zone's own country, never the parent's.
+@pytest.mark.parametrize(
+    ("code", "country", "parent"),
+    [
+        ("euc1-waw1-az1", "PL", "eu-central-1"),  # Warsaw under Frankfurt
+        ("eu-central-1-waw-1a", "PL", "eu-central-1"),  # by zone name
+        ("eu-central-1-waw-1", "PL", "eu-central-1"),  # by network border group
+        ("euc1-ist1-az1", "TR", "eu-central-1"),  # Istanbul: under Frankfurt, outside the EU
+        ("euc1-ath1-az1", "GR", "eu-central-1"),
+        ("euc1-ham1-az1", "DE", "eu-central-1"),
+        ("eun1-cph1-az1", "DK", "eu-north-1"),
+        ("eun1-hel1-az1", "FI", "eu-north-1"),
+        ("use1-lim1-az1", "PE", "us-east-1"),
+        ("use1-qro1-az1", "MX", "us-east-1"),
+        ("use1-bue1-az1", "AR", "us-east-1"),
+        ("use1-scl1-az1", "CL", "us-east-1"),
+        ("use1-bos1-az1", "US", "us-east-1"),
+        ("usw2-lax1-az2", "US", "us-west-2"),
+        ("us-west-2-lax-1b", "US", "us-west-2"),
+        ("apne1-tpe1-az1", "TW", "ap-northeast-1"),
+        ("apse1-bkk1-az1", "TH", "ap-southeast-1"),
+        ("apse2-akl1-az1", "NZ", "ap-southeast-2"),
+        ("afs1-los1-az1", "NG", "af-south-1"),
+        ("mes1-mct1-az1", "OM", "me-south-1"),
+        ("euw2-wl1-lon-wlz1", "GB", "eu-west-2"),  # Wavelength, London
+        ("eu-west-2-wl2-man-wlz-1", "GB", "eu-west-2"),
+        ("euc1-wl1-ber-wlz1", "DE", "eu-central-1"),
+        ("use1-wl1-bos-wlz1", "US", "us-east-1"),
+    ],
+)
+def test_aws_edge_zones_have_their_own_country(code: str, country: str, parent: str) -> None:
+    loc = lookup_location("aws", code)
+    assert loc.kind == "availability-zone-id"
+    assert loc.countries == (country,)
+    assert loc.members == (parent,)
+
+
+def test_istanbul_local_zone_is_not_eu_although_its_parent_is() -> None:
+    eu = load_policy("eu")
+    assert eu.check("aws", "eu-central-1").allowed
+    assert not eu.check("aws", "euc1-ist1-az1").allowed
+    assert eu.check("aws", "euc1-waw1-az1").allowed  # Poland is in the EU
+
+
+def test_every_zone_id_belongs_to_a_catalog_region() -> None:
+    regions = {loc.code for loc in catalog().locations("aws") if loc.kind in ("region", "sovereign")}
+    for loc in catalog().locations("aws"):
+        if loc.kind != "availability-zone-id":
+            continue
+        assert len(loc.members) == 1, loc
+        assert loc.members[0] in regions, loc
+        assert loc.countries, loc
+        parent = lookup_location("aws", loc.members[0])
+        prefix = loc.code.split("-", 1)[0]
+        # the id starts with the parent's AZ-id prefix (euw1 for eu-west-1)
+        assert lookup_location("aws", f"{prefix}-az1").members == (parent.code,), loc
+        if loc.source == "aws-az-ids":
+            assert loc.countries == parent.countries, loc
+
+
+def test_build_script_reproduces_the_aws_catalog(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/build_aws_catalog.py regenerates exactly the shipped entries."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("build_aws_catalog", root / "scripts" / "build_aws_catalog.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "aws.json"
+    monkeypatch.setattr(module, "OUT", out)
+    assert module.main() == 0
+    built = json.loads(out.read_text("utf-8"))
+    shipped = json.loads((root / "residency" / "data" / "aws.json").read_text("utf-8"))
+    assert built["locations"] == shipped["locations"]
+    assert set(built["sources"]) == set(shipped["sources"])

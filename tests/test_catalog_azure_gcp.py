@@ -21,6 +21,20 @@ EU = load_policy("eu")
         ("swedencentral", ("SE",), "swedensouth"),
         ("norwayeast", ("NO",), "norwaywest"),
         ("eastus", ("US",), "westus"),
+        ("ukwest", ("GB",), "uksouth"),
+        ("switzerlandwest", ("CH",), "switzerlandnorth"),
+        ("westus3", ("US",), "eastus"),  # one-way pair
+        ("southcentralus", ("US",), "northcentralus"),
+        ("brazilsouth", ("BR",), "southcentralus"),  # pair outside the geography
+        ("brazilsoutheast", ("BR",), "brazilsouth"),
+        ("westindia", ("IN",), "southindia"),  # one-way pair
+        ("southindia", ("IN",), "centralindia"),
+        ("australiacentral2", ("AU",), "australiacentral"),
+        ("eastasia", ("HK",), "southeastasia"),
+        ("chinanorth3", ("CN",), "chinaeast3"),
+        ("usgovarizona", ("US",), "usgovtexas"),
+        ("usgovtexas", ("US",), "usgovvirginia"),
+        ("usdodeast", ("US",), "usdodcentral"),
     ],
 )
 def test_azure_regions_and_pairs(code: str, countries: tuple[str, ...], pair: str) -> None:
@@ -42,10 +56,39 @@ def test_azure_global_and_logical_are_unknown(code: str) -> None:
 
 
 def test_azure_non_paired_regions_have_no_pair() -> None:
-    for code in ("polandcentral", "italynorth"):
+    for code in ("polandcentral", "italynorth", "spaincentral", "austriaeast", "belgiumcentral", "israelcentral"):
         loc = lookup_location("azure", code)
         assert loc.is_known
         assert loc.pair is None
+
+
+@pytest.mark.parametrize(
+    ("code", "countries", "kind"),
+    [
+        ("israelnorthwest", ("IL",), "region"),
+        ("Israel Northwest", ("IL",), "region"),
+        ("finlandcentral", ("FI",), "region"),
+        ("denmarkeast", ("DK",), "region"),
+        ("uksouth2", ("GB",), "region"),
+        ("bleufrancecentral", ("FR",), "sovereign"),  # Bleu, French partner cloud
+        ("deloscloudgermanycentral", ("DE",), "sovereign"),  # Delos Cloud, German partner cloud
+        ("usseceast", ("US",), "sovereign"),  # Azure Government Secret
+        ("usnatwest", ("US",), "sovereign"),  # Azure Government Top Secret
+        ("northeurope2", (), "region"),  # no country published: unknown
+        ("easteurope", (), "region"),
+        ("europe", (), "logical"),
+    ],
+)
+def test_azure_newer_and_sovereign_locations(code: str, countries: tuple[str, ...], kind: str) -> None:
+    loc = lookup_location("azure", code)
+    assert loc.kind == kind
+    assert loc.countries == countries
+
+
+def test_azure_unknown_regions_fail_closed() -> None:
+    assert EU.check("azure", "northeurope2").status == "unknown"
+    assert EU.check("azure", "finlandcentral").allowed
+    assert not EU.check("azure", "uksouth2").allowed
 
 
 @pytest.mark.parametrize(
@@ -57,6 +100,20 @@ def test_azure_non_paired_regions_have_no_pair() -> None:
         ("me-west1", ("IL",)),
         ("US", ("US",)),
         ("us-central1", ("US",)),
+        ("europe-west1", ("BE",)),
+        ("europe-west4", ("NL",)),
+        ("europe-north1", ("FI",)),
+        ("europe-north2", ("SE",)),
+        ("europe-central2", ("PL",)),
+        ("europe-west10", ("DE",)),
+        ("europe-west12", ("IT",)),
+        ("me-central1", ("QA",)),
+        ("me-central2", ("SA",)),
+        ("northamerica-south1", ("MX",)),
+        ("asia-east2", ("HK",)),
+        ("europe-west15", ()),  # exists, location unpublished: unknown
+        ("ASIA", ()),  # 'data centers in Asia': no countries named
+        ("global", ()),
     ],
 )
 def test_gcp_regions(code: str, countries: tuple[str, ...]) -> None:
@@ -78,6 +135,33 @@ def test_gcp_predefined_dual_regions(code: str, members: tuple[str, ...], status
     assert loc.kind == "dual-region"
     assert loc.members == members
     assert EU.check("gcp", code).status == status
+
+
+@pytest.mark.parametrize(
+    ("code", "countries"),
+    [
+        ("EUR4", {"FI", "NL"}),
+        ("EUR5", {"BE", "GB"}),  # includes London
+        ("EUR7", {"GB", "DE"}),
+        ("EUR8", {"DE", "CH"}),  # includes Zurich
+        ("ASIA1", {"JP"}),
+        ("NAM4", {"US"}),
+    ],
+)
+def test_gcp_dual_region_countries(code: str, countries: set[str]) -> None:
+    assert set(lookup_location("gcp", code).countries) == countries
+
+
+def test_gcp_eu_multi_region_is_eu_only() -> None:
+    loc = lookup_location("gcp", "EU")
+    assert loc.geographies == ("EU", "EEA", "EEA+CH")
+    assert "GB" not in loc.countries
+    assert "CH" not in loc.countries
+    assert len(loc.countries) == 27
+
+
+def test_gcp_asia_multi_region_is_unknown() -> None:
+    assert EU.check("gcp", "ASIA").status == "unknown"
 
 
 def test_gcp_eur8_passes_eea_ch() -> None:
