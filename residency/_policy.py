@@ -120,10 +120,7 @@ class Waiver:
     ) -> bool:
         if self.provider and self.provider != provider:
             return False
-        if self.location and self.location.lower() not in (
-            location.code.lower(),
-            *(m.lower() for m in location.members),
-        ):
+        if self.location and not _waiver_covers(self.location, provider, location):
             return False
         if self.resource and not (resource and fnmatch.fnmatchcase(resource, self.resource)):
             return False
@@ -131,6 +128,23 @@ class Waiver:
 
     def active(self, today: dt.date) -> bool:
         return self.expires is None or today <= self.expires
+
+
+def _waiver_covers(wanted: str, provider: str, location: Location) -> bool:
+    """Whether a waiver naming location ``wanted`` covers ``location``.
+
+    A waiver for a region also covers the names that stand for it (S3's legacy
+    ``EU``, its zone ids), but only while the data stays in the waived region's
+    countries: not a Local Zone abroad (Lima under us-east-1), nor the other
+    half of a dual-region (London in EUR5).
+    """
+    waived = catalog().get(provider, wanted)
+    code = waived.code.lower() if waived else wanted.lower()
+    if code == location.code.lower():
+        return True
+    if waived is None or code not in (m.lower() for m in location.members):
+        return False
+    return bool(location.countries) and set(location.countries) <= set(waived.countries)
 
 
 @attrs.frozen

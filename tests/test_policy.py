@@ -114,6 +114,35 @@ class TestTeamPolicy:
         assert not self.policy.check("aws", "us-east-1", resource="arn:aws:s3:::legacy-x", today=later).allowed
 
 
+_REGION_WAIVERS = parse_policy(
+    {
+        "version": 1,
+        "allow": "EU",
+        "waivers": [
+            {"id": "iad", "justification": "j", "expires": "2099-01-01", "provider": "aws", "location": "us-east-1"},
+            {"id": "lhr", "justification": "j", "expires": "2099-01-01", "provider": "gcp", "location": "europe-west2"},
+            {"id": "va", "justification": "j", "expires": "2099-01-01", "provider": "azure", "location": "East US"},
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("provider", "location", "status"),
+    [
+        ("aws", "us-east-1", "waived"),
+        ("aws", "", "waived"),  # S3's empty LocationConstraint is us-east-1
+        ("aws", "use1-az1", "waived"),  # a zone id of the waived region
+        ("aws", "use1-lim1-az1", "denied"),  # Lima Local Zone: Peru, not the waived US region
+        ("gcp", "europe-west2", "waived"),
+        ("gcp", "EUR5", "denied"),  # Belgium + London: the waiver covers London only
+        ("azure", "eastus", "waived"),  # the waiver names the display name
+    ],
+)
+def test_a_region_waiver_covers_its_aliases_but_no_other_country(provider: str, location: str, status: str) -> None:
+    assert _REGION_WAIVERS.check(provider, location).status == status
+
+
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
