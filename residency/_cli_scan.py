@@ -22,13 +22,15 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
+import pathlib
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._errors import ProviderError
 from ._history import History, default_history_path
-from ._report import FORMATS, Report, write_report
+from ._report import FORMATS, Report, ReportError, write_report
 from ._scan import FindingSpool, ScanContext, make_context, scope_of, stream_scan
 
 if TYPE_CHECKING:
@@ -71,6 +73,20 @@ class _Bar:
         self.stream.flush()
 
 
+def _check_output(path: str | None) -> None:
+    """Fail before scanning, not after, when the report cannot be written to ``path``."""
+    if not path or path == "-":
+        return
+    target = pathlib.Path(path)
+    parent = target.parent if str(target.parent) else pathlib.Path(".")
+    if target.is_dir():
+        raise ReportError(f"cannot write the report to {path}: it is a directory")
+    if not parent.is_dir():
+        raise ReportError(f"cannot write the report to {path}: no directory {parent}")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ReportError(f"cannot write the report to {path}: permission denied")
+
+
 @contextlib.contextmanager
 def _output(path: str | None, out: TextIO) -> Iterator[TextIO]:
     if not path or path == "-":
@@ -79,7 +95,7 @@ def _output(path: str | None, out: TextIO) -> Iterator[TextIO]:
     try:
         f = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise ProviderError(f"cannot write the report to {path}: {exc.strerror}") from None
+        raise ReportError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
     with f:
         yield f
 
@@ -94,9 +110,16 @@ def run_cli_scan(
     use_history: bool = True,
     fail_on_unknown: bool = False,
 ) -> int:
-    """Scan, record history, write the report; return the exit code (shared by ``scan`` and ``demo``)."""
-    started = dt.datetime.now(dt.timezone.utc)
-    with FindingSpool() as spool:
+    """Scan, record history, write the report; return the exit code (shared by ``scan`` and ``demo``).
+
+    The report target and the history database are checked before the scan, so a
+    typo in either costs no scan.
+    """
+    _check_output(output)
+    with contextlib.ExitStack() as stack:
+        db = stack.enter_context(History(history or default_history_path())) if use_history else None
+        spool = stack.enter_context(FindingSpool())
+        started = dt.datetime.now(dt.timezone.utc)
         for finding in stream_scan(ctx):
             spool.add(finding)
         finished = dt.datetime.now(dt.timezone.utc)
@@ -110,17 +133,16 @@ def run_cli_scan(
             notes=ctx.notes,
             fail_on_unknown=fail_on_unknown,
         )
-        if use_history:
-            with History(history or default_history_path()) as db:
-                report.scan_id, report.diff = db.record(
-                    scope_key=scope.key,
-                    scope=scope.to_dict(),
-                    started=started,
-                    finished=finished,
-                    counts=report.counts,
-                    exit_code=report.exit_code,
-                    findings=spool.non_compliant(),
-                )
+        if db is not None:
+            report.scan_id, report.diff = db.record(
+                scope_key=scope.key,
+                scope=scope.to_dict(),
+                started=started,
+                finished=finished,
+                counts=report.counts,
+                exit_code=report.exit_code,
+                findings=spool.non_compliant(),
+            )
         with _output(output, out) as target:
             write_report(report, fmt, target)
         if output and output != "-":
@@ -193,8 +215,11 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     path = args.history or default_history_path()
-    with History(path) as db:
-        scans = db.scans(limit=args.limit)
+    if str(path) != ":memory:" and not pathlib.Path(path).exists():
+        scans = []  # listing never creates a database
+    else:
+        with History(path) as db:
+            scans = db.scans(limit=args.limit)
     if args.format == "json":
         json.dump([s.to_dict() for s in scans], out, indent=1)
         out.write("\n")

@@ -11,6 +11,12 @@ Where the database lives: ``--history PATH``, else ``$RESIDENCY_HISTORY``, else
 Only non-compliant findings (violations, unknowns, waived) are stored per scan;
 compliant resources are counted. ``residency history`` lists past scans.
 
+A violation of the previous scan that is not a violation now is **resolved**
+only if this scan could read where it was: when this scan has an ``unknown``
+finding in the same account and region (an AssumeRole that failed, a region or
+service that answered AccessDenied, the resource itself unreadable), it is
+listed as **unverified** instead — a gap in the scan never reads as a fix.
+
 >>> h = History(":memory:")
 >>> h.scans()
 []
@@ -28,9 +34,10 @@ from typing import Any
 
 import attrs
 
+from ._errors import ResidencyError
 from ._findings import Finding
 
-__all__ = ["Diff", "History", "ScanRecord", "default_history_path"]
+__all__ = ["Diff", "History", "HistoryError", "ScanRecord", "default_history_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -53,9 +60,16 @@ CREATE TABLE IF NOT EXISTS findings (
     resource_id TEXT NOT NULL,
     locations TEXT NOT NULL,
     reason TEXT NOT NULL,
+    region TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (scan_id, key)
 );
 """
+
+_COLUMNS = ("key", "account", "service", "resource_type", "resource_id", "locations", "reason")
+
+
+class HistoryError(ResidencyError):
+    """The history database cannot be opened, read or written (the CLI exits 2)."""
 
 
 def default_history_path() -> pathlib.Path:
@@ -89,11 +103,16 @@ class ScanRecord:
 
 @attrs.frozen
 class Diff:
-    """Violations new and resolved since ``previous`` (``None``: first scan of this scope)."""
+    """Violations new and resolved since ``previous`` (``None``: first scan of this scope).
+
+    ``unverified`` are the previous violations this scan no longer reports but could
+    not confirm as fixed (an ``unknown`` finding covers their account and region).
+    """
 
     previous: ScanRecord | None
     new: frozenset[str]
     resolved: tuple[Mapping[str, Any], ...]
+    unverified: tuple[Mapping[str, Any], ...] = ()
 
 
 class History:
@@ -101,11 +120,27 @@ class History:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            pathlib.Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.executescript(_SCHEMA)
+        try:
+            if self.path != ":memory:":
+                target = pathlib.Path(self.path)
+                if target.is_dir():
+                    raise HistoryError(f"history database {self.path} is a directory, not a file")
+                target.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path)
+        except OSError as exc:
+            raise HistoryError(f"cannot open the history database {self.path}: {exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot open the history database {self.path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.executescript(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(findings)")}
+            if "region" not in cols:  # databases written before the column existed
+                self._db.execute("ALTER TABLE findings ADD COLUMN region TEXT NOT NULL DEFAULT ''")
+                self._db.commit()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise HistoryError(f"{self.path} is not a usable history database: {exc}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -128,7 +163,10 @@ class History:
             sql += " WHERE scope_key = ?"
             args = (scope_key,)
         sql += " ORDER BY id DESC LIMIT ?"
-        return [self._record(r) for r in self._db.execute(sql, (*args, limit))]
+        try:
+            return [self._record(r) for r in self._db.execute(sql, (*args, limit))]
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot read the history database {self.path}: {exc}") from None
 
     def latest(self, scope_key: str) -> ScanRecord | None:
         found = self.scans(scope_key=scope_key, limit=1)
@@ -147,40 +185,47 @@ class History:
     ) -> tuple[int, Diff]:
         """Store a scan and its non-compliant findings; return its id and the diff to the previous scan."""
         previous = self.latest(scope_key)
-        with self._db:
-            cur = self._db.execute(
-                "INSERT INTO scans (scope_key, scope, started, finished, counts, exit_code) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    scope_key,
-                    json.dumps(dict(scope), sort_keys=True),
-                    started.isoformat(),
-                    finished.isoformat(),
-                    json.dumps(dict(counts), sort_keys=True),
-                    exit_code,
-                ),
-            )
-            scan_id = int(cur.lastrowid or 0)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
+        try:
+            with self._db:
+                cur = self._db.execute(
+                    "INSERT INTO scans (scope_key, scope, started, finished, counts, exit_code) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     (
-                        scan_id,
-                        f.key,
-                        f.status,
-                        f.account,
-                        f.service,
-                        f.resource_type,
-                        f.resource_id,
-                        ",".join(loc.code for loc in f.locations),
-                        f.reason,
-                    )
-                    for f in findings
-                    if f.status != "compliant"
-                ),
-            )
-        return scan_id, self.diff(scan_id, previous)
+                        scope_key,
+                        json.dumps(dict(scope), sort_keys=True),
+                        started.isoformat(),
+                        finished.isoformat(),
+                        json.dumps(dict(counts), sort_keys=True),
+                        exit_code,
+                    ),
+                )
+                scan_id = int(cur.lastrowid or 0)
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO findings (scan_id, key, status, account, service, resource_type, "
+                    "resource_id, locations, reason, region) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        (
+                            scan_id,
+                            f.key,
+                            f.status,
+                            f.account,
+                            f.service,
+                            f.resource_type,
+                            f.resource_id,
+                            ",".join(loc.code for loc in f.locations),
+                            f.reason,
+                            f.region,
+                        )
+                        for f in findings
+                        if f.status != "compliant"
+                    ),
+                )
+            return scan_id, self.diff(scan_id, previous)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot record the scan in {self.path}: {exc}") from None
 
     def diff(self, scan_id: int, previous: ScanRecord | None) -> Diff:
+        """New violations of ``scan_id`` and those of ``previous`` that are gone (resolved or unverified)."""
         if previous is None:
             return Diff(None, frozenset(), ())
         new = frozenset(
@@ -191,13 +236,24 @@ class History:
                 (scan_id, previous.id),
             )
         )
-        cols = ("key", "account", "service", "resource_type", "resource_id", "locations", "reason")
-        resolved = tuple(
-            dict(zip(cols, r, strict=True))
-            for r in self._db.execute(
-                f"SELECT {', '.join(cols)} FROM findings WHERE scan_id = ? AND status = 'violation' AND key NOT IN "
-                "(SELECT key FROM findings WHERE scan_id = ? AND status = 'violation') ORDER BY key",
-                (previous.id, scan_id),
-            )
+        cols = ", ".join(f"p.{c}" for c in _COLUMNS)
+        # an unknown finding now in the same account and region means the scan could not see the fix
+        covered = (
+            "EXISTS (SELECT 1 FROM findings u WHERE u.scan_id = ? AND u.status = 'unknown' "
+            "AND u.account = p.account AND (u.region = '' OR p.region = '' OR u.region = p.region))"
         )
-        return Diff(previous, new, resolved)
+        gone: list[tuple[Mapping[str, Any], bool]] = [
+            (dict(zip(_COLUMNS, r[:-1], strict=True)), bool(r[-1]))
+            for r in self._db.execute(
+                f"SELECT {cols}, {covered} FROM findings p WHERE p.scan_id = ? AND p.status = 'violation' "
+                "AND p.key NOT IN (SELECT key FROM findings WHERE scan_id = ? AND status = 'violation') "
+                "ORDER BY p.key",
+                (scan_id, previous.id, scan_id),
+            )
+        ]
+        return Diff(
+            previous,
+            new,
+            tuple(r for r, unverified in gone if not unverified),
+            tuple(r for r, unverified in gone if unverified),
+        )

@@ -9,8 +9,12 @@ provider's scan.
   marked ``NEW``, what was resolved since the previous scan, what could not be read;
 * ``json`` — stable and documented in ``docs/report-json.md`` (``"version": 1``);
 * ``sarif`` — SARIF 2.1.0 for GitHub code scanning: one rule per policy rule,
-  one result per non-compliant resource with the resource as its location,
-  waived results carry an accepted suppression;
+  one result per non-compliant resource with the resource as its location —
+  a logical location named by the ARN/id, and the physical location GitHub
+  requires (a relative ``artifactLocation.uri`` such as
+  ``aws/123456789012/s3/bucket/acme-us`` with ``region.startLine`` 1; GitHub
+  shows only results located by a relative path or ``file:`` URI and a line),
+  a stable ``partialFingerprints`` entry; waived results carry an accepted suppression;
 * ``junit`` — JUnit XML: one test case per resource, a ``<failure>`` per
   violation, an ``<error>`` per unknown, ``<skipped>`` per waived;
 * ``html`` — a self-contained page for an auditor (:mod:`residency._report_html`).
@@ -22,24 +26,30 @@ import datetime as dt
 import hashlib
 import json
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 from xml.sax.saxutils import escape, quoteattr
 
 import attrs
 
+from ._errors import ResidencyError
 from ._findings import FINDING_STATUSES, Finding
 from ._history import Diff
 from ._policy import Policy
 from ._scan import FindingSpool, ScanResult, Scope
 
-__all__ = ["FORMATS", "Report", "rule_id", "write_report"]
+__all__ = ["FORMATS", "Report", "ReportError", "rule_id", "write_report"]
 
 FORMATS = ("table", "json", "sarif", "junit", "html")
 
 TOOL_NAME = "eu-residency"
 TOOL_URI = "https://pypi.org/project/eu-residency/"
 JSON_FORMAT_VERSION = 1
+
+
+class ReportError(ResidencyError):
+    """The report cannot be written where asked (the CLI exits 2)."""
 
 
 def _version() -> str:
@@ -137,12 +147,19 @@ class Report:
     def resolved(self) -> Sequence[Mapping[str, Any]]:
         return self.diff.resolved if self.diff else ()
 
+    @property
+    def unverified(self) -> Sequence[Mapping[str, Any]]:
+        """Previous violations gone from this scan where it could not read (not counted as resolved)."""
+        return self.diff.unverified if self.diff else ()
+
     def summary_line(self) -> str:
         c = self.counts
         parts = [f"{c.get(s, 0)} {s}" for s in FINDING_STATUSES]
         line = f"{self.total} resource(s): " + ", ".join(parts)
         if self.diff is not None and self.diff.previous is not None:
             line += f"; {self.new_count} new, {len(self.resolved)} resolved since scan #{self.diff.previous.id}"
+            if self.unverified:
+                line += f" ({len(self.unverified)} more no longer seen but not verified)"
         elif self.diff is not None:
             line += "; first scan of this scope"
         return line
@@ -240,6 +257,10 @@ def write_table(report: Report, out: TextIO, *, compliant_rows: int = 25) -> Non
         out.write(f"\nResolved since scan #{prev.id if prev else '?'}:\n")
         for r in report.resolved:
             out.write(f"  {r['resource_id']} ({r['locations']}): was {r['reason']}\n")
+    if report.unverified:
+        out.write("\nNo longer seen, but NOT verified resolved (this scan could not read their account/region):\n")
+        for r in report.unverified:
+            out.write(f"  {r['resource_id']} ({r['locations']}): was {r['reason']}\n")
     if report.gaps:
         out.write("\nCould not read (reported as unknown):\n")
         for g in report.gaps:
@@ -284,6 +305,7 @@ def write_json(report: Report, out: TextIO) -> None:
             "previous_scan": report.diff.previous.id if report.diff and report.diff.previous else None,
             "new_violations": report.new_count,
             "resolved_violations": len(report.resolved),
+            "unverified_resolutions": len(report.unverified),
             "countries": {c: dict(v) for c, v in sorted(report.countries.items())},
         },
     }
@@ -297,6 +319,7 @@ def write_json(report: Report, out: TextIO) -> None:
         first = False
     tail = {
         "resolved": [dict(r) for r in report.resolved],
+        "unverified": [dict(r) for r in report.unverified],
         "gaps": list(report.gaps),
         "notes": list(report.notes),
         "waivers": report.waivers(),
@@ -310,6 +333,7 @@ def write_json(report: Report, out: TextIO) -> None:
 
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"violation": "error", "unknown": "warning", "waived": "error"}
+_SEVERITY = {"error": "7.5", "warning": "5.0"}
 
 
 def _sarif_rules(policy: Policy) -> list[dict[str, Any]]:
@@ -375,15 +399,32 @@ def _sarif_rules(policy: Policy) -> list[dict[str, Any]]:
             "helpUri": TOOL_URI,
             "help": {"text": full},
             "defaultConfiguration": {"level": level},
-            "properties": {"tags": ["data-residency", "security"], "policy": policy.name},
+            # GitHub ranks "security" alerts by this score: 7.0+ high, 4.0+ medium
+            "properties": {
+                "tags": ["data-residency", "security"],
+                "policy": policy.name,
+                **({"security-severity": _SEVERITY[level]} if level in _SEVERITY else {}),
+            },
         }
         for rid, name, short, full, level in rules
     ]
 
 
+def _segment(text: str) -> str:
+    return urllib.parse.quote(text or "-", safe="-._~@+=,")
+
+
 def _resource_uri(f: Finding) -> str:
-    rid = f.resource_id
-    return rid if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", rid) else f"{f.provider}:{rid}"
+    """A relative URI naming the resource: ``aws/123456789012/s3/bucket/acme-us``.
+
+    Relative, because GitHub code scanning drops results whose location is not a
+    relative path or ``file:`` URI; the ARN/id itself is the logical location.
+    """
+    m = re.match(r"^arn:[^:]+:[^:]*:(?P<region>[^:]*):[^:]*:(?P<resource>.*)$", f.resource_id)
+    # arn:aws:ec2:eu-west-1:123:volume/vol-1 -> eu-west-1/volume/vol-1; Azure and GCP ids are paths already
+    tail = [m.group("region"), *re.split(r"[/:]", m.group("resource"))] if m else f.resource_id.split("/")
+    segments = [f.provider, f.account, f.service, f.resource_type, *(t for t in tail if t)]
+    return "/".join(_segment(s) for s in segments)
 
 
 def write_sarif(report: Report, out: TextIO) -> None:
@@ -400,7 +441,13 @@ def write_sarif(report: Report, out: TextIO) -> None:
                 "rules": rules,
             }
         },
-        "automationDetails": {"id": f"residency/{report.scope.provider}/{report.policy.name}/"},
+        # the category (up to the last "/") separates scopes: GitHub replaces an upload's alerts only
+        # by the next upload of the same category, so scanning account A never closes account B's alerts
+        "automationDetails": {
+            "id": f"residency/{report.scope.provider}/{report.policy.name}/"
+            f"{hashlib.sha256(report.scope.key.encode()).hexdigest()[:12]}/",
+            "description": {"text": f"eu-residency scan of {report.scope.key}"},
+        },
         "invocations": [
             {
                 "executionSuccessful": True,
@@ -429,15 +476,21 @@ def write_sarif(report: Report, out: TextIO) -> None:
         rid = rule_id(f, report.policy)
         result: dict[str, Any] = {
             "ruleId": rid,
-            "ruleIndex": index.get(rid, 0),
             "level": _LEVEL[f.status],
             "message": {"text": f"{f.resource_id}: {f.reason}"},
             "locations": [
                 {
-                    "physicalLocation": {"artifactLocation": {"uri": _resource_uri(f)}},
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": _resource_uri(f)},
+                        "region": {"startLine": 1},
+                    },
                     "logicalLocations": [
                         {"fullyQualifiedName": f.resource_id, "name": f.name or f.resource_id, "kind": "resource"}
                     ],
+                    "message": {
+                        "text": ", ".join(f"{loc.code} ({'/'.join(loc.countries) or '?'})" for loc in f.locations)
+                        or "?"
+                    },
                 }
             ],
             "partialFingerprints": {
@@ -450,11 +503,14 @@ def write_sarif(report: Report, out: TextIO) -> None:
                 "account": f.account,
                 "service": f.service,
                 "resourceType": f.resource_type,
+                "resourceId": f.resource_id,
                 "locations": [loc.code for loc in f.locations],
                 "countries": list(f.countries),
                 "resourceTags": dict(f.tags),  # SARIF reserves "tags" for a list of strings
             },
         }
+        if rid in index:
+            result["ruleIndex"] = index[rid]
         if f.status == "waived":
             result["suppressions"] = [
                 {
@@ -507,7 +563,7 @@ def write_junit(report: Report, out: TextIO) -> None:
         out.write(f"<property name={_xa(k)} value={_xa(v)}/>\n")
     out.write("</properties>\n")
     for f in report.findings():
-        classname = f"{f.provider}.{f.service}.{f.resource_type}"
+        classname = f"{f.provider}.{f.account or '-'}.{f.service}.{f.resource_type}"
         out.write(f'<testcase classname={_xa(classname)} name={_xa(f.resource_id)} time="0">')
         detail = _x(
             "\n".join(
@@ -549,4 +605,4 @@ def write_report(report: Report, fmt: str, out: TextIO) -> None:
 
         write_html(report, out)
     else:
-        raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise ReportError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")

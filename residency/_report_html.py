@@ -3,15 +3,16 @@
 No scripts, no external fonts, styles or images: the page carries its CSS and
 an inline SVG chart of where the data lives, country by country (bars coloured
 by status). Sections: summary, where data lives, violations (with their
-explanations and whether they are new), resolved since the previous scan,
-unknowns, waivers and their expiry, compliant resources.
+explanations and whether they are new), resolved since the previous scan (and
+those no longer seen that the scan could not verify), unknowns, waivers and
+their expiry, compliant resources. Every value from the cloud is HTML-escaped.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
-from typing import TextIO
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
 
 from ._findings import Finding
 from ._geography import country_name
@@ -207,11 +208,22 @@ def _resolved(report: Report, out: TextIO) -> None:
         return
     prev = report.diff.previous
     out.write(f'<h2 id="resolved">Resolved since scan #{prev.id} ({_e(prev.finished)}) ({len(report.resolved)})</h2>\n')
-    if not report.resolved:
-        out.write("<p>Nothing resolved.</p>\n")
+    _was(report.resolved, out, "Nothing resolved.")
+    if report.unverified:
+        out.write(
+            f'<h2 id="unverified">No longer seen, not verified resolved ({len(report.unverified)})</h2>\n'
+            "<p>These violations of the previous scan are not in this one, but this scan could not read "
+            "their account or region (see the unknown findings): they are not counted as resolved.</p>\n"
+        )
+        _was(report.unverified, out, "")
+
+
+def _was(rows: Sequence[Mapping[str, Any]], out: TextIO, empty: str) -> None:
+    if not rows:
+        out.write(f"<p>{_e(empty)}</p>\n")
         return
     out.write("<table><tr><th>Resource</th><th>Where it was</th><th>Was</th></tr>\n")
-    for r in report.resolved:
+    for r in rows:
         out.write(
             f"<tr><td class=id>{_e(r['resource_id'])}</td><td>{_e(r['locations'])}</td>"
             f"<td>{_e(r['reason'])}</td></tr>\n"

@@ -84,19 +84,29 @@ class ScanContext:
 
 @attrs.frozen
 class Scope:
-    """What a scan covered; scans with the same :attr:`key` are compared in history."""
+    """What a scan covered; scans with the same :attr:`key` are compared in history.
+
+    ``accounts`` are the accounts actually read; ``target`` is what was asked for
+    when that was more than "the caller's own" (``"org"``, or the requested
+    account ids), so an account that could not be assumed this time, or one that
+    joined the organization, does not start a new history.
+
+    >>> Scope("aws", "eu", ("111111111111",), None, None, target="org").key
+    'aws|policy=eu|accounts=org|regions=*|services=*'
+    """
 
     provider: str
     policy: str
     accounts: tuple[str, ...]
     regions: tuple[str, ...] | None
     services: tuple[str, ...] | None
+    target: str | None = None
 
     @property
     def key(self) -> str:
         regions = ",".join(sorted(self.regions)) if self.regions else "*"
         services = ",".join(sorted(self.services)) if self.services else "*"
-        accounts = ",".join(sorted(self.accounts))
+        accounts = self.target or ",".join(sorted(self.accounts))
         return f"{self.provider}|policy={self.policy}|accounts={accounts}|regions={regions}|services={services}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +116,7 @@ class Scope:
             "accounts": list(self.accounts),
             "regions": list(self.regions) if self.regions else None,
             "services": list(self.services) if self.services else None,
+            "target": self.target,
             "key": self.key,
         }
 
@@ -233,12 +244,14 @@ def stream_scan(context: ScanContext) -> Iterator[Finding]:
 
 def scope_of(context: ScanContext) -> Scope:
     """The scope a finished (or running) scan covered."""
+    target = "org" if context.org else (",".join(sorted(set(context.accounts))) if context.accounts else None)
     return Scope(
         provider=context.provider,
         policy=context.policy.name,
         accounts=tuple(sorted(set(context.accounts_scanned))),
         regions=context.regions,
         services=context.services,
+        target=target,
     )
 
 
@@ -303,12 +316,14 @@ def run_scan(
     ``role_name``; ``services`` limits the services (``s3``, ``dynamodb``,
     ``rds``, ``ec2``, ``kms``, ``secretsmanager``, ``backup``, ``ecr``,
     ``tagging``); ``concurrency`` bounds parallel work; ``today`` decides
-    waiver expiry. Provider-specific ``options``: ``s3_replication`` is
+    waiver expiry. Provider-specific ``options`` (AWS): ``s3_replication`` is
     ``"needed"`` (default: per-bucket replication look-up only where it can change the
-    verdict), ``"all"`` or ``"off"``.
+    verdict), ``"all"`` or ``"off"``; ``profile``; ``max_attempts`` (botocore's
+    standard retry mode, 5 attempts in all by default).
 
-    Raises :class:`ProviderError` (credentials, unknown provider) and
-    :class:`PolicyError`; unreadable resources become ``unknown`` findings.
+    Raises :class:`ProviderError` (credentials, unknown provider, a region,
+    account id or endpoint that is not one) and :class:`PolicyError`; unreadable
+    resources become ``unknown`` findings.
     """
     ctx = make_context(
         provider,

@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from residency._cli import main
-from residency._findings import evaluate
-from residency._history import History, default_history_path
+from residency._findings import evaluate, unreadable
+from residency._history import History, HistoryError, default_history_path
 from residency._policy import load_policy
 
 
@@ -125,3 +125,113 @@ def test_history_api_keeps_non_compliant_only() -> None:
         assert diff2.new == frozenset()
         assert [r["resource_id"] for r in diff2.resolved] == ["arn:aws:s3:::a"]
         assert [s.id for s in h.scans()] == [sid2, sid]
+
+
+def _finding(name: str, region: str, account: str = "1") -> Any:
+    return evaluate(
+        load_policy("eu"),
+        provider="aws",
+        account=account,
+        service="s3",
+        resource_type="bucket",
+        resource_id=f"arn:aws:s3:::{name}",
+        region=region,
+        placements=[(region, "bucket")],
+    )
+
+
+def _gap(account: str, region: str) -> Any:
+    return unreadable(
+        provider="aws",
+        account=account,
+        service="dynamodb",
+        resource_type="dynamodb resources",
+        resource_id=f"arn:aws:dynamodb:{region}:{account}:*",
+        region=region,
+        placements=[region] if region else [],
+        error="AccessDeniedException on ListTables",
+    )
+
+
+def test_a_gap_in_the_scan_never_reads_as_a_fix() -> None:
+    """Gone violations are resolved only where this scan could read: an unknown finding in the same
+    account and region (or account-wide) makes them ``unverified``."""
+    now = dt.datetime.now(dt.timezone.utc)
+    first = [_finding("us-1", "us-east-1"), _finding("us-2", "us-west-2"), _finding("other", "us-east-1", "2")]
+    with History(":memory:") as h:
+        h.record(scope_key="k", scope={}, started=now, finished=now, counts={}, exit_code=1, findings=first)
+        _, diff = h.record(
+            scope_key="k",
+            scope={},
+            started=now,
+            finished=now,
+            counts={},
+            exit_code=0,
+            findings=[_gap("1", "us-east-1")],
+        )
+        assert [r["resource_id"] for r in diff.unverified] == ["arn:aws:s3:::us-1"]
+        assert [r["resource_id"] for r in diff.resolved] == ["arn:aws:s3:::us-2", "arn:aws:s3:::other"]  # by key
+        h.record(scope_key="j", scope={}, started=now, finished=now, counts={}, exit_code=1, findings=first)
+        _, diff = h.record(
+            scope_key="j", scope={}, started=now, finished=now, counts={}, exit_code=0, findings=[_gap("2", "")]
+        )
+        assert [r["resource_id"] for r in diff.unverified] == ["arn:aws:s3:::other"]  # account-wide gap
+
+
+def test_databases_from_before_the_region_column_still_work(tmp_path: pathlib.Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE scans (id INTEGER PRIMARY KEY AUTOINCREMENT, scope_key TEXT NOT NULL, scope TEXT NOT NULL,"
+        " started TEXT NOT NULL, finished TEXT NOT NULL, counts TEXT NOT NULL, exit_code INTEGER NOT NULL);"
+        "CREATE TABLE findings (scan_id INTEGER NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL,"
+        " account TEXT NOT NULL, service TEXT NOT NULL, resource_type TEXT NOT NULL, resource_id TEXT NOT NULL,"
+        " locations TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (scan_id, key));"
+        "INSERT INTO scans VALUES (1, 'k', '{}', 't', 't', '{}', 1);"
+        "INSERT INTO findings VALUES (1, 'aws|1|arn:aws:s3:::a', 'violation', '1', 's3', 'bucket', 'arn:aws:s3:::a',"
+        " 'us-east-1', 'US');"
+    )
+    db.commit()
+    db.close()
+    now = dt.datetime.now(dt.timezone.utc)
+    with History(path) as h:
+        _, diff = h.record(scope_key="k", scope={}, started=now, finished=now, counts={}, exit_code=0, findings=[])
+    assert diff.previous is not None
+    assert [r["resource_id"] for r in diff.resolved] == ["arn:aws:s3:::a"]
+
+
+def test_unusable_history_is_one_line_and_exit_2(
+    reset_moto_server: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database")
+    scan = ("scan", "aws", "--endpoint-url", reset_moto_server, "--regions", "eu-west-1", "--services", "s3")
+    for path in (str(junk), str(tmp_path), "/proc/no/such/dir/h.sqlite"):
+        assert _run(*scan, "--history", path)[0] == 2
+        err = capsys.readouterr().err
+        assert err.startswith("HistoryError: "), err
+        assert len(err.strip().splitlines()) == 1
+    assert _run("history", "--history", str(junk))[0] == 2
+    assert capsys.readouterr().err.startswith("HistoryError: ")
+    missing = tmp_path / "never.sqlite"
+    assert _run("history", "--history", str(missing)) == (0, f"no scans recorded in {missing}\n")
+    assert not missing.exists()  # listing never creates a database
+    with pytest.raises(HistoryError):
+        History(junk)
+
+
+def test_org_and_accounts_history_follow_what_was_asked(reset_moto_server: str, tmp_path: pathlib.Path) -> None:
+    url = reset_moto_server
+    db = tmp_path / "org.sqlite"
+    org = boto3.Session().client("organizations", region_name="us-east-1", endpoint_url=url)
+    org.create_organization(FeatureSet="ALL")
+    scan = ("scan", "aws", "--endpoint-url", url, "--regions", "eu-west-1", "--services", "s3", "--org")
+    _run(*scan, "--history", str(db), "--format", "json")
+    org.create_account(Email="new@example.com", AccountName="new")  # the organization grows
+    _, out = _run(*scan, "--history", str(db), "--format", "json")
+    doc = json.loads(out)
+    assert doc["summary"]["previous_scan"] == 1
+    assert doc["scan"]["scope"]["target"] == "org"
+    assert len(doc["scan"]["scope"]["accounts"]) == 2

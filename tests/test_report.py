@@ -8,6 +8,8 @@ import html.parser
 import io
 import json
 import pathlib
+import re
+import urllib.parse
 import xml.etree.ElementTree as ET
 from typing import Any, ClassVar
 
@@ -64,7 +66,11 @@ def _findings() -> list[Any]:
         f("arn:aws:s3:::eu-repl", ("eu-west-1", "bucket"), ("us-west-2", "replication destination")),
         f("arn:aws:s3:::health-fr", ("eu-west-3", "bucket"), tags={"data-class": "health"}),
         f("arn:aws:s3:::legacy-us", ("us-east-1", "bucket")),
-        f("arn:aws:s3:::eu-data", ("eu-central-1", "bucket"), tags={"team": "a&b"}),
+        f(
+            "arn:aws:s3:::eu-data",
+            ("eu-central-1", "bucket"),
+            tags={"team": "a&b", "owner": "<script>alert(1)</script>"},
+        ),
         f("arn:aws:dynamodb:eu-west-1:123456789012:table/t", ("eu-west-1", "table"), service="dynamodb"),
         unreadable(
             provider="aws",
@@ -100,22 +106,25 @@ def _render(report: Report, fmt: str) -> str:
     return buf.getvalue()
 
 
+def _past(name: str) -> dict[str, str]:
+    return {
+        "key": f"aws|123456789012|arn:aws:s3:::{name}",
+        "account": "123456789012",
+        "service": "s3",
+        "resource_type": "bucket",
+        "resource_id": f"arn:aws:s3:::{name}",
+        "locations": "us-east-1",
+        "reason": "was US",
+    }
+
+
 def _diff() -> Diff:
     prev = ScanRecord(7, "k", {}, T0.isoformat(), T0.isoformat(), {}, 1)
     return Diff(
         prev,
         frozenset({"aws|123456789012|arn:aws:s3:::uk-data"}),
-        (
-            {
-                "key": "x",
-                "account": "1",
-                "service": "s3",
-                "resource_type": "bucket",
-                "resource_id": "arn:aws:s3:::fixed",
-                "locations": "us-east-1",
-                "reason": "was US",
-            },
-        ),
+        (_past("fixed"),),
+        (_past("unseen"),),
     )
 
 
@@ -142,7 +151,7 @@ def test_sarif_validates_against_the_2_1_0_schema() -> None:
     assert rules[:2] == ["residency/geography", "residency/data-class/health"]
     results = run["results"]
     assert len(results) == 6  # 4 violations, 1 unknown, 1 waived; compliant resources are not results
-    by_uri = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r for r in results}
+    by_uri = {r["properties"]["resourceId"]: r for r in results}
     health = by_uri["arn:aws:s3:::health-fr"]
     assert health["ruleId"] == "residency/data-class/health"
     assert rules[health["ruleIndex"]] == health["ruleId"]
@@ -154,6 +163,48 @@ def test_sarif_validates_against_the_2_1_0_schema() -> None:
     assert by_uri["arn:aws:s3:::uk-data"]["properties"]["new"] is True
     assert all(r["partialFingerprints"]["residencyFinding/v1"] for r in results)
     assert run["invocations"][0]["exitCode"] == 1
+
+
+def test_sarif_meets_github_code_scanning_requirements() -> None:
+    """What GitHub code scanning needs beyond the schema (its upload checks, sarif-sdk rules GH1001-GH1007):
+    one location per result with a relative ``artifactLocation.uri`` (absolute non-``file:`` URIs such as an
+    ARN are not shown) and a ``region.startLine``; a flat ``message.text``; stable ``partialFingerprints``;
+    rule ids that resolve; ``security-severity`` on rules tagged ``security``."""
+    doc = json.loads(_render(_report(), "sarif"))
+    (run,) = doc["runs"]
+    rules = run["tool"]["driver"]["rules"]
+    assert len({r["id"] for r in rules}) == len(rules)
+    for rule in rules:
+        assert rule["shortDescription"]["text"]
+        assert rule["fullDescription"]["text"]
+        if rule["defaultConfiguration"]["level"] != "note":
+            assert 0 < float(rule["properties"]["security-severity"]) <= 10
+    uris = set()
+    for result in run["results"]:
+        assert result["message"]["text"]
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+        (loc,) = result["locations"]
+        physical = loc["physicalLocation"]
+        uri = physical["artifactLocation"]["uri"]
+        parsed = urllib.parse.urlsplit(uri)
+        assert (parsed.scheme, parsed.netloc, uri[:1]) == ("", "", uri[:1].strip("/")), uri
+        assert uri == urllib.parse.quote(urllib.parse.unquote(uri), safe="/-._~@+=,%"), uri
+        assert physical["region"]["startLine"] >= 1
+        assert loc["logicalLocations"][0]["fullyQualifiedName"] == result["properties"]["resourceId"]
+        uris.add(uri)
+    assert len(uris) == len(run["results"])  # one alert per resource
+    by_id = {r["properties"]["resourceId"]: r for r in run["results"]}
+    table = by_id["arn:aws:dynamodb:eu-north-1:123456789012:*"]["locations"][0]["physicalLocation"]
+    assert table["artifactLocation"]["uri"] == "aws/123456789012/dynamodb/dynamodb%20resources/eu-north-1/%2A"
+    bucket = by_id["arn:aws:s3:::us-data"]["locations"][0]["physicalLocation"]
+    assert bucket["artifactLocation"]["uri"] == "aws/123456789012/s3/bucket/us-data"
+    category = run["automationDetails"]["id"]
+    assert re.fullmatch(r"residency/aws/team/[0-9a-f]{12}/", category)
+    other = ScanResult(Scope("aws", "team", ("210987654321",), None, None), [], [], [], T0, T0)
+    other_run = json.loads(_render(Report.from_result(other, POLICY), "sarif"))["runs"][0]
+    assert other_run["automationDetails"]["id"] != category  # another account, another GitHub category
+    again = json.loads(_render(_report(), "sarif"))["runs"][0]["results"]
+    assert [r["partialFingerprints"] for r in again] == [r["partialFingerprints"] for r in run["results"]]
 
 
 def test_junit_parses_back() -> None:
@@ -179,6 +230,9 @@ def test_junit_parses_back() -> None:
     assert "outside EU" in (failures["arn:aws:s3:::us-data"].get("message") or "")
     assert sum(1 for c in cases if c.find("error") is not None) == 1
     assert sum(1 for c in cases if c.find("skipped") is not None) == 1
+    classes = {c.get("name"): c.get("classname") for c in cases}
+    assert classes["arn:aws:s3:::us-data"] == "aws.123456789012.s3.bucket"
+    assert len({(c.get("classname"), c.get("name")) for c in cases}) == len(cases)  # one case per resource
 
 
 class _Checker(html.parser.HTMLParser):
@@ -237,8 +291,14 @@ def test_html_is_self_contained_and_complete() -> None:
         "NEW",
         "AccessDeniedException",
         "team=a&b",
+        "owner=<script>alert(1)</script>",
+        "not verified resolved",
+        "arn:aws:s3:::unseen",
     ):
         assert expected in text, expected
+    assert "<script" not in page.lower()  # the tag value is text, never markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", page.replace("http://www.w3.org/2000/svg", ""))
 
 
 def test_json_report_shape() -> None:
@@ -268,6 +328,8 @@ def test_json_report_shape() -> None:
     }
     assert first["locations"][0]["countries"]
     assert doc["resolved"][0]["resource_id"] == "arn:aws:s3:::fixed"
+    assert [r["resource_id"] for r in doc["unverified"]] == ["arn:aws:s3:::unseen"]
+    assert doc["summary"]["unverified_resolutions"] == 1
     assert [w["id"] for w in doc["waivers"]] == ["legacy", "old"]
     assert doc["waivers"][1]["expired"] is True
     schema = json.loads((DATA / "report-json.schema.json").read_text("utf-8"))
@@ -284,6 +346,9 @@ def test_table_violations_first_and_new_marked() -> None:
     assert [r.split()[0] for r in rows] == ["VIOLATION"] * 4 + ["UNKNOWN", "WAIVED", "COMPLIANT", "COMPLIANT"]
     assert any(r.startswith("VIOLATION NEW") and "uk-data" in r for r in rows)
     assert "Resolved since scan #7" in text
+    assert "(1 more no longer seen but not verified)" in lines[1]
+    assert "NOT verified resolved" in text
+    assert "arn:aws:s3:::unseen" in text
     assert "old (EXPIRED, expires 2020-01-01)" in text
 
 

@@ -3,46 +3,66 @@
 Reached through ``load_provider("aws").scan(context)``; only this module (and
 the guard) import boto3.
 
+Before anything is read, the request is checked: ``--regions`` must be region
+codes the account's ``DescribeRegions`` knows (a typo is a :class:`ProviderError`
+with a "did you mean"), ``--accounts`` 12-digit ids, ``--endpoint-url`` an http(s)
+URL. Each account is then set up on the pool (``AssumeRole`` into members, with
+credentials refreshed before they expire; its enabled regions).
+
 Work units, run on a bounded thread pool (``context.concurrency``):
 
 * one **S3** unit per account — S3 is global, so buckets are listed once;
-* one **regional** unit per account and region — DynamoDB, RDS, EC2 (EBS
-  volumes, snapshots, AMIs), KMS, Secrets Manager, AWS Backup, ECR, and in
-  regions the policy does not allow, a sweep of the resource groups tagging
-  API for *any* other resource (a resource in us-east-1 is a violation
-  whatever its type).
+* one **regional** unit per account and region — DynamoDB (global tables, both
+  versions), RDS (instances, clusters, read replicas, global databases,
+  automated-backup replication), EC2 (instances, EBS volumes, snapshots, AMIs),
+  KMS, Secrets Manager, AWS Backup, ECR, and a sweep of the resource groups
+  tagging API for *any* other resource in regions the policy does not allow (a
+  resource in us-east-1 is a violation whatever its type) — and, when the
+  policy has data classes, for resources anywhere whose data-class tag the
+  region does not satisfy.
 
 Findings flow through a bounded queue to the caller, so memory stays flat.
 
 Bucket locations at the API-call floor: ``ListBuckets`` returns
 ``BucketRegion`` (used when present); buckets still unresolved are found with
-one ``ListBuckets(BucketRegion=r)`` per enabled region, stopping as soon as
-every bucket is placed; ``HeadBucket`` only for what is left. Never one
-``GetBucketLocation`` per bucket. Tags come from the tagging API in bulk
-(``GetBucketTagging`` per bucket only when that API is unreadable and the
-policy needs tags). Replication destinations need ``GetBucketReplication`` per
-bucket, so it is asked only where it can change the verdict: ``s3_replication="needed"``
-(the default) skips buckets whose own region is already a violation no waiver covers;
-``"all"`` asks every bucket (complete location lists for violating buckets too);
-``"off"`` asks none (and says so in the scan notes).
+one ``ListBuckets(BucketRegion=r)`` per region — the scanned regions with
+``--regions`` (a bucket none of them lists is outside the scope, whatever its
+region), else every enabled region — busiest first, stopping as soon as every
+bucket is placed; ``HeadBucket`` only for what is left (or for every unplaced
+bucket when a filtered call failed). Never one ``GetBucketLocation`` per bucket. Tags come from the tagging API
+in bulk (``GetBucketTagging`` per bucket only when that API is unreadable and
+the policy needs tags). Replication destinations need ``GetBucketReplication``
+per bucket, so it is asked only where it can change the verdict:
+``s3_replication="needed"`` (the default) skips buckets whose own region is
+already a violation no waiver covers; ``"all"`` asks every bucket (complete
+location lists for violating buckets too); ``"off"`` asks none (and says so in
+the scan notes).
 
 Anything unreadable (AccessDenied, a disabled opt-in region, a throttled call
-that ran out of retries) is an ``unknown`` finding with the reason.
+that ran out of retries) is an ``unknown`` finding with the reason: a whole
+region or service (``resource_id`` ending in ``:*``), an account that could not
+be assumed, or one resource whose details could not be read.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import ipaddress
 import os
 import queue
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -51,6 +71,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from residency._catalog import catalog
 from residency._errors import ProviderError
 from residency._findings import Finding, evaluate, unreadable
 from residency._scan import ScanContext
@@ -63,12 +84,26 @@ SERVICES = ("s3", "dynamodb", "rds", "ec2", "kms", "secretsmanager", "backup", "
 #: tagging-API resource types whose tags the regional scanners use
 _TAGGED_TYPES = ["dynamodb", "rds", "ec2", "kms", "secretsmanager", "backup", "ecr"]
 
+#: resource types of the tagging sweep whose ARNs carry no ``type/`` prefix
+_BARE_TYPES = {"sns": "topic", "sqs": "queue"}
+
 _ARN = re.compile(
     r"^arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.*)$"
 )
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ACCOUNT = re.compile(r"^\d{12}$")
 
 _NO_REPLICATION = {"ReplicationConfigurationNotFoundError", "NoSuchReplicationConfiguration"}
 _NO_TAGS = {"NoSuchTagSet", "NoSuchTagSetError"}
+#: a resource deleted between listing and describing it: gone, not unreadable
+_GONE = {
+    "ResourceNotFoundException",
+    "NotFoundException",
+    "NotFoundFault",
+    "DBClusterNotFoundFault",
+    "GlobalClusterNotFoundFault",
+    "GlobalTableNotFoundException",
+}
 
 
 def _why(exc: BaseException) -> str:
@@ -82,13 +117,81 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def _arn_region(arn: str) -> str | None:
     m = _ARN.match(arn)
     return m.group("region") if m and m.group("region") else None
 
 
+def _arn_key(arn: str) -> str:
+    """An ARN without its account field: the tagging API and describe calls disagree on it
+    for EBS snapshots and AMIs (``arn:aws:ec2:r::snapshot/…`` vs ``arn:aws:ec2:r:acct:snapshot/…``)."""
+    m = _ARN.match(arn)
+    return f"{m.group('service')}|{m.group('region')}|{m.group('resource')}" if m else arn
+
+
+def _split(resource: str) -> tuple[str, str, str]:
+    """``"volume/vol-1"`` → ``("volume", "/", "vol-1")``; ``"alerts"`` → ``("alerts", "", "")``."""
+    m = re.search(r"[/:]", resource)
+    return (resource[: m.start()], m.group(), resource[m.end() :]) if m else (resource, "", "")
+
+
 def _tags(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in items or ()}
+
+
+def _did_you_mean(code: str, known: Iterable[str]) -> str:
+    hit = difflib.get_close_matches(code, sorted(known), n=1, cutoff=0.7)
+    return f" (did you mean '{hit[0]}'?)" if hit else ""
+
+
+def _literal_host(endpoint_url: str) -> bool:
+    """True for ``http://127.0.0.1:5000``, ``http://[::1]``, ``http://localhost``: hosts that
+    cannot take the account-id prefix S3 Control puts in front of the host name."""
+    host = urllib.parse.urlsplit(endpoint_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _strip_account_prefix(request: Any, **_: Any) -> None:
+    """``before-sign`` for S3 Control on a literal-IP endpoint: ``123456789012.127.0.0.1`` → ``127.0.0.1``."""
+    parts = urllib.parse.urlsplit(request.url)
+    first, dot, rest = parts.netloc.partition(".")
+    if dot and _ACCOUNT.match(first):
+        request.url = urllib.parse.urlunsplit(parts._replace(netloc=rest))
+
+
+def check_request(ctx: ScanContext) -> None:
+    """Normalise and check what ``ctx`` asks for; :class:`ProviderError` on bad input (CLI exit 2)."""
+    if ctx.regions is not None:
+        regions = tuple(dict.fromkeys(r.strip().lower() for r in ctx.regions if r.strip()))
+        if not regions:
+            raise ProviderError("--regions: no region given")
+        known = [loc.code for loc in catalog().locations("aws") if loc.kind == "region"]
+        for r in regions:
+            if not _REGION.match(r):
+                raise ProviderError(f"--regions: {r!r} is not an AWS region code{_did_you_mean(r, known)}")
+        ctx.regions = regions
+    if ctx.accounts is not None:
+        for a in ctx.accounts:
+            if not _ACCOUNT.match(a):
+                raise ProviderError(f"--accounts: {a!r} is not an AWS account id (12 digits)")
+    endpoint = ctx.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    if endpoint:
+        parts = urllib.parse.urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            source = "--endpoint-url" if ctx.endpoint_url else "AWS_ENDPOINT_URL"
+            raise ProviderError(f"{source}: {endpoint!r} is not an http(s) URL (e.g. http://127.0.0.1:5000)")
+    if not re.match(r"^[\w+=,.@/-]{1,512}$", ctx.role_name or ""):
+        raise ProviderError(f"--role-name: {ctx.role_name!r} is not an IAM role name")
 
 
 @attrs.define
@@ -100,23 +203,33 @@ class _Account:
     config: Config
     endpoint_url: str | None
     regions: list[str] = attrs.field(factory=list)
+    #: every enabled region (``regions`` is the part of it the scan covers)
+    enabled: list[str] = attrs.field(factory=list)
     _clients: dict[tuple[str, str], Any] = attrs.field(factory=dict)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def client(self, service: str, region: str, *, local_endpoint_once: bool = False) -> Any:
         """A shared client; ``local_endpoint_once`` turns retries off when a custom endpoint is set
-        (S3 Control's account-prefixed host names never resolve on a local endpoint)."""
+        (S3 Control's account-prefixed host names do not resolve on a local host name)."""
         # boto3 sessions are not thread-safe; clients are. Create under a lock, share.
         with self._lock:
             key = (service, region)
             if key not in self._clients:
                 config = self.config
-                if local_endpoint_once and self.endpoint_url:
-                    config = config.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+                if local_endpoint_once and self.endpoint_url and not _literal_host(self.endpoint_url):
+                    config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
                 kw: dict[str, Any] = {"region_name": region, "config": config}
                 if self.endpoint_url:
                     kw["endpoint_url"] = self.endpoint_url
-                self._clients[key] = self.session.client(service, **kw)
+                try:
+                    client = self.session.client(service, **kw)
+                except ValueError as exc:  # botocore: "Invalid endpoint"
+                    raise ProviderError(f"cannot create an AWS {service} client: {exc}") from None
+                if service == "s3control" and self.endpoint_url and _literal_host(self.endpoint_url):
+                    client.meta.events.register(
+                        "before-sign.s3-control", _strip_account_prefix, unique_id="residency-s3control-host"
+                    )
+                self._clients[key] = client
             return self._clients[key]
 
 
@@ -126,6 +239,7 @@ class _Scanner:
     def __init__(self, ctx: ScanContext) -> None:
         self.ctx = ctx
         self.policy = ctx.policy
+        check_request(ctx)
         self.services = set(ctx.services or SERVICES)
         unknown = self.services - set(SERVICES)
         if unknown:
@@ -133,7 +247,8 @@ class _Scanner:
                 f"unknown AWS service(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}"
             )
         self.config = Config(
-            retries={"mode": "standard", "max_attempts": int(ctx.options.get("max_attempts", 5))},
+            # botocore's standard retry mode: throttling and transient errors, 5 attempts in all
+            retries={"mode": "standard", "total_max_attempts": int(ctx.options.get("max_attempts", 5))},
             max_pool_connections=max(10, ctx.concurrency * 2),
             connect_timeout=int(ctx.options.get("connect_timeout", 10)),
             read_timeout=int(ctx.options.get("read_timeout", 60)),
@@ -144,6 +259,11 @@ class _Scanner:
             raise ProviderError(f"s3_replication must be 'all', 'needed' or 'off', got {mode!r}")
         self.s3_replication: str = mode
         self.needs_tags = bool(self.policy.data_classes) or any(w.tags for w in self.policy.waivers)
+        self._lock = threading.Lock()
+        self._global_clusters: dict[tuple[str, str], list[str] | str] = {}
+        # per-bucket look-ups of every account share one pool, so concurrency stays bounded
+        self.bucket_pool = ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="residency-s3")
+        self._caller_regions: list[dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -166,12 +286,41 @@ class _Scanner:
             name=f"{what} in {scope}",
         )
 
+    def item_gap(
+        self,
+        acct: _Account,
+        service: str,
+        resource_type: str,
+        arn: str,
+        region: str,
+        what: str,
+        exc: BaseException | str,
+        *,
+        name: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> Finding:
+        """One resource listed but not described: ``unknown`` (its other locations are not known)."""
+        return unreadable(
+            provider="aws",
+            account=acct.id,
+            service=service,
+            resource_type=resource_type,
+            resource_id=arn,
+            name=name,
+            region=region,
+            placements=[region],
+            tags=tags,
+            error=f"{what} unreadable: {exc if isinstance(exc, str) else _why(exc)}",
+            policy=self.policy.name,
+        )
+
     def region_allowed(self, region: str) -> bool:
         return self.policy.check("aws", region).allowed
 
     # ------------------------------------------------------------------ accounts and regions
 
     def accounts(self) -> list[_Account]:
+        """The accounts to scan (the caller's first); raises :class:`ProviderError` before any work."""
         profile = self.ctx.options.get("profile")
         try:
             base = self.ctx.session or boto3.Session(profile_name=profile)
@@ -179,6 +328,7 @@ class _Scanner:
             raise ProviderError(f"AWS profile {profile!r} not found in the AWS config files") from None
         endpoint = self.ctx.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         home = base.region_name or "us-east-1"
+        self._base, self._home, self._endpoint = base, home, endpoint
         probe = _Account("?", base, self.config, endpoint)
         try:
             caller = probe.client("sts", home).get_caller_identity()["Account"]
@@ -188,32 +338,66 @@ class _Scanner:
             ) from None
         except (ClientError, BotoCoreError) as exc:
             raise ProviderError(f"AWS credentials could not be used: {_why(exc)}") from None
+        self._caller = caller
+        self._check_regions(probe)
         targets: list[str] = list(self.ctx.accounts or [])
         if self.ctx.org:
             try:
                 pages = probe.client("organizations", home).get_paginator("list_accounts").paginate()
-                targets += [a["Id"] for p in pages for a in p["Accounts"] if a.get("Status", "ACTIVE") == "ACTIVE"]
+                members = [a for p in pages for a in p["Accounts"]]
             except (ClientError, BotoCoreError) as exc:
                 raise ProviderError(f"cannot list the AWS Organization's accounts: {_why(exc)}") from None
+            targets += [a["Id"] for a in members if a.get("Status", "ACTIVE") == "ACTIVE"]
+            inactive = sorted(
+                f"{a['Id']} ({a.get('Status')})" for a in members if a.get("Status", "ACTIVE") != "ACTIVE"
+            )
+            if inactive:
+                self.ctx.notes.append(
+                    f"{len(inactive)} organization account(s) not active, not scanned (no role can be assumed "
+                    "there): " + ", ".join(inactive)
+                )
         if not targets:
             targets = [caller]
         out: list[_Account] = []
         for acct_id in dict.fromkeys(targets):
-            if acct_id == caller:
-                out.append(_Account(caller, base, self.config, endpoint))
-            else:
-                out.append(_Account(acct_id, None, self.config, endpoint))
-        self._base, self._home, self._caller, self._endpoint = base, home, caller, endpoint
+            out.append(_Account(acct_id, base if acct_id == caller else None, self.config, endpoint))
         return out
 
+    def _check_regions(self, probe: _Account) -> None:
+        """A requested region the caller's account does not know at all is a typo: stop (exit 2)."""
+        try:
+            self._caller_regions = probe.client("ec2", self._home).describe_regions(AllRegions=True)["Regions"]
+        except (ClientError, BotoCoreError):
+            self._caller_regions = None  # reported per account in regions()
+            return
+        known = {r["RegionName"] for r in self._caller_regions}
+        for r in self.ctx.regions or ():
+            if r not in known:
+                raise ProviderError(f"--regions: unknown AWS region {r!r}{_did_you_mean(r, known)}")
+
     def assume(self, acct: _Account) -> Finding | None:
-        """Give ``acct`` a session by assuming the role; an unknown finding if that fails."""
+        """Give ``acct`` a session by assuming the role; an unknown finding if that fails.
+
+        The credentials refresh themselves before they expire (an organization scan can
+        outlast the one hour an assumed role lasts by default).
+        """
         if acct.session is not None:
             return None
         role = f"arn:aws:iam::{acct.id}:role/{self.ctx.role_name}"
+        sts = _Account(self._caller, self._base, self.config, self._endpoint).client("sts", self._home)
+
+        def fetch() -> dict[str, str]:
+            c = sts.assume_role(RoleArn=role, RoleSessionName="eu-residency-scan")["Credentials"]
+            expiry = c["Expiration"]
+            return {
+                "access_key": c["AccessKeyId"],
+                "secret_key": c["SecretAccessKey"],
+                "token": c["SessionToken"],
+                "expiry_time": expiry.isoformat() if isinstance(expiry, dt.datetime) else str(expiry),
+            }
+
         try:
-            sts = _Account(self._caller, self._base, self.config, self._endpoint).client("sts", self._home)
-            creds = sts.assume_role(RoleArn=role, RoleSessionName="eu-residency-scan")["Credentials"]
+            metadata = fetch()
         except (ClientError, BotoCoreError) as exc:
             return unreadable(
                 provider="aws",
@@ -224,25 +408,29 @@ class _Scanner:
                 error=f"cannot assume {role}: {_why(exc)}",
                 policy=self.policy.name,
             )
-        acct.session = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self._home,
+        core = botocore.session.get_session()
+        core._credentials = RefreshableCredentials.create_from_metadata(
+            metadata, refresh_using=fetch, method="sts-assume-role"
         )
+        acct.session = boto3.Session(botocore_session=core, region_name=self._home)
         return None
 
     def regions(self, acct: _Account) -> tuple[list[str], list[Finding]]:
         """The regions to scan in ``acct`` and unknown findings for requested-but-disabled ones."""
         try:
-            pages = acct.client("ec2", self._home).describe_regions(AllRegions=True)["Regions"]
+            if acct.id == self._caller and self._caller_regions is not None:
+                listed = self._caller_regions
+            else:
+                listed = acct.client("ec2", self._home).describe_regions(AllRegions=True)["Regions"]
         except (ClientError, BotoCoreError) as exc:
             if self.ctx.regions:
                 self.ctx.notes.append(f"account {acct.id}: cannot list regions ({_why(exc)}); scanning as requested")
+                acct.enabled = list(self.ctx.regions)
                 return list(self.ctx.regions), []
             return [], [self.gap(acct, "ec2", "", "regions", exc)]
-        enabled = [r["RegionName"] for r in pages if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"]
-        disabled = sorted(r["RegionName"] for r in pages if r["RegionName"] not in enabled)
+        enabled = [r["RegionName"] for r in listed if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"]
+        disabled = sorted(r["RegionName"] for r in listed if r["RegionName"] not in enabled)
+        acct.enabled = sorted(enabled)
         if not self.ctx.regions:
             if disabled:
                 self.ctx.notes.append(
@@ -258,6 +446,15 @@ class _Scanner:
             if r not in enabled
         ]
         return [r for r in self.ctx.regions if r in enabled], gaps
+
+    def setup(self, acct: _Account) -> tuple[bool, list[Finding]]:
+        """Assume into ``acct`` and list its regions: ``(ready, unknown findings)``."""
+        failed = self.assume(acct)
+        if failed is not None:
+            return False, [failed]
+        regions, gaps = self.regions(acct)
+        acct.regions = regions
+        return True, gaps
 
     # ------------------------------------------------------------------ S3
 
@@ -278,8 +475,13 @@ class _Scanner:
         except (ClientError, BotoCoreError) as exc:
             yield self.gap(acct, "s3", "", "buckets", exc)
             return
-        lookup_regions = acct.regions or sorted(set(self.ctx.regions or ()))
-        for region in self._s3_lookup_order(lookup_regions):
+        # with --regions only the scanned regions are asked: a bucket none of them lists is outside the
+        # scope, whatever its region; without, every enabled region (a bucket left over, e.g. in a region
+        # disabled since, gets its HeadBucket)
+        scoped = self.ctx.regions is not None
+        lookup = acct.regions if scoped else (acct.enabled or acct.regions)
+        complete = True
+        for region in self._s3_lookup_order(lookup):
             if all(located.values()):
                 break
             try:
@@ -294,9 +496,15 @@ class _Scanner:
                         break
                     kw = {"BucketRegion": region, "ContinuationToken": token}
             except (ClientError, BotoCoreError) as exc:
+                complete = False
                 self.ctx.notes.append(f"account {acct.id}: ListBuckets filtered by {region} failed ({_why(exc)})")
+        unplaced = [n for n, r in located.items() if not r]
+        if scoped and complete:
+            for name in unplaced:
+                del located[name]  # in none of the scanned regions
+            unplaced = []
         errors: dict[str, str] = {}
-        for name in [n for n, r in located.items() if not r]:
+        for name in unplaced:
             found, err = self._head_bucket(lister, name)
             located[name] = found
             if err:
@@ -304,15 +512,11 @@ class _Scanner:
         scope = set(self.ctx.regions) if self.ctx.regions else None
         names = sorted(n for n, r in located.items() if scope is None or r is None or r in scope)
         tags = self._s3_tags(acct, {r for n in names if (r := located[n])})
-        pool = ThreadPoolExecutor(max_workers=self.ctx.concurrency, thread_name_prefix="residency-s3")
-        try:
-            # in slices, so finished findings never pile up ahead of the consumer (memory stays flat)
-            for start in range(0, len(names), 256):
-                chunk = names[start : start + 256]
-                yield from pool.map(lambda n: self._bucket(acct, n, located, tags, errors.get(n)), chunk)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        yield from self._mraps(acct)
+        # in slices, so finished findings never pile up ahead of the consumer (memory stays flat)
+        for start in range(0, len(names), 256):
+            chunk = names[start : start + 256]
+            yield from self.bucket_pool.map(lambda n: self._bucket(acct, n, located, tags, errors.get(n)), chunk)
+        yield from self._mraps(acct, located)
 
     @staticmethod
     def _s3_lookup_order(regions: Iterable[str]) -> list[str]:
@@ -449,14 +653,22 @@ class _Scanner:
             tags=tags,
         )
 
-    def _mraps(self, acct: _Account) -> Iterator[Finding]:
+    def _mraps(self, acct: _Account, located: Mapping[str, str | None]) -> Iterator[Finding]:
+        """Multi-region access points: their data lands in each of their buckets' regions."""
         try:
             client = acct.client("s3control", "us-west-2", local_endpoint_once=True)
             kw: dict[str, Any] = {"AccountId": acct.id}
             while True:
                 page = client.list_multi_region_access_points(**kw)
                 for ap in page.get("AccessPoints", []):
-                    regions = [r.get("Region") for r in ap.get("Regions", [])]
+                    # a bucket this scan placed is where the data is; else the access point's own answer
+                    placements: list[tuple[str | None, str]] = [
+                        (
+                            located.get(r.get("Bucket", "")) or r.get("Region") or "unresolved",
+                            f"multi-region access point bucket {r.get('Bucket', '?')}",
+                        )
+                        for r in ap.get("Regions", [])
+                    ]
                     yield self.finding(
                         acct,
                         service="s3",
@@ -464,12 +676,7 @@ class _Scanner:
                         resource_id=f"arn:aws:s3::{acct.id}:accesspoint/{ap.get('Alias', ap['Name'])}",
                         name=ap["Name"],
                         region="",
-                        placements=[
-                            (r.get("Region"), f"multi-region access point bucket {r.get('Bucket', '?')}")
-                            for r in ap.get("Regions", [])
-                        ]
-                        if regions
-                        else [],
+                        placements=placements,
                     )
                 token = page.get("NextToken")
                 if not token:
@@ -477,7 +684,7 @@ class _Scanner:
                 kw["NextToken"] = token
         except EndpointConnectionError as exc:
             if acct.endpoint_url:
-                # a local endpoint (moto) cannot serve S3 Control's account-prefixed host names
+                # a local host name cannot serve S3 Control's account-prefixed host names
                 self.ctx.notes.append(
                     f"account {acct.id}: multi-region access points not checked: {acct.endpoint_url} "
                     "does not serve S3 Control"
@@ -489,9 +696,20 @@ class _Scanner:
 
     # ------------------------------------------------------------------ regional services
 
+    def _sweeps(self, region: str) -> tuple[bool, bool]:
+        """``(outside, classes)``: sweep every resource of the region because the policy does not
+        allow the region, or (data classes) because a tag may ask for a narrower geography."""
+        if "tagging" not in self.services:
+            return False, False
+        return not self.region_allowed(region), bool(self.policy.data_classes)
+
+    def _swept(self, region: str, tags: Mapping[str, str]) -> bool:
+        outside, classes = self._sweeps(region)
+        return outside or (classes and tags.get(self.policy.data_class_tag) in self.policy.data_classes)
+
     def regional(self, acct: _Account, region: str) -> Iterator[Finding]:
-        allowed = self.region_allowed(region)
-        sweep = "tagging" in self.services and not allowed
+        outside, classes = self._sweeps(region)
+        sweep = outside or classes
         tags: dict[str, dict[str, str]] = {}
         tag_error: str | None = None
         try:
@@ -513,7 +731,7 @@ class _Scanner:
                 continue
             try:
                 for f in fn(acct, region, tags):
-                    seen.add(f.resource_id)
+                    seen.add(_arn_key(f.resource_id))
                     if tag_error and self.needs_tags and f.status == "compliant" and not f.tags:
                         # without its tags a data-class rule could not be applied: never call it compliant
                         f = unreadable(
@@ -531,20 +749,24 @@ class _Scanner:
                     yield f
             except (ClientError, BotoCoreError) as exc:
                 yield self.gap(acct, service, region, f"{service} resources", exc)
-        if sweep and tag_error is None:
-            for arn, t in tags.items():
-                m = _ARN.match(arn)
-                if not m or arn in seen or m.group("service") == "s3":
-                    continue
-                yield self.finding(
-                    acct,
-                    service=m.group("service"),
-                    resource_type=m.group("resource").split("/", 1)[0].split(":", 1)[0] or "resource",
-                    resource_id=arn,
-                    region=region,
-                    placements=[(m.group("region") or region, "resource")],
-                    tags=t,
-                )
+        if not sweep or tag_error is not None:
+            return
+        for arn, t in tags.items():
+            m = _ARN.match(arn)
+            if not m or m.group("service") == "s3" or _arn_key(arn) in seen or not self._swept(region, t):
+                continue
+            service, resource = m.group("service"), m.group("resource")
+            kind, sep, rest = _split(resource)
+            yield self.finding(
+                acct,
+                service=service,
+                resource_type=kind if sep else _BARE_TYPES.get(service, "resource"),
+                resource_id=arn,
+                name=rest if sep else resource,
+                region=region,
+                placements=[(m.group("region") or region, "resource")],
+                tags=t,
+            )
 
     def _regional_scanners(
         self,
@@ -563,10 +785,26 @@ class _Scanner:
         client = acct.client("dynamodb", region)
         for page in client.get_paginator("list_tables").paginate():
             for name in page.get("TableNames", []):
-                table = client.describe_table(TableName=name)["Table"]
-                arn = table.get("TableArn", f"arn:aws:dynamodb:{region}:{acct.id}:table/{name}")
-                placements: list[tuple[str | None, str]] = [(region, "table")]
-                placements += [(r["RegionName"], "global table replica") for r in table.get("Replicas", [])]
+                arn = f"arn:aws:dynamodb:{region}:{acct.id}:table/{name}"
+                try:
+                    table = client.describe_table(TableName=name)["Table"]
+                    arn = table.get("TableArn", arn)
+                    placements: list[tuple[str | None, str]] = [(region, "table")]
+                    placements += [(r["RegionName"], "global table replica") for r in table.get("Replicas", [])]
+                    if table.get("GlobalTableVersion") == "2017.11.29":
+                        # legacy global tables: the replicas are only in DescribeGlobalTable
+                        group = client.describe_global_table(GlobalTableName=name)["GlobalTableDescription"]
+                        placements += [
+                            (r["RegionName"], "global table replica (version 2017.11.29)")
+                            for r in group.get("ReplicationGroup", [])
+                        ]
+                except ClientError as exc:
+                    if _code(exc) in _GONE and exc.operation_name == "DescribeTable":
+                        continue
+                    yield self.item_gap(
+                        acct, "dynamodb", "table", arn, region, "table", exc, name=name, tags=tags.get(arn)
+                    )
+                    continue
                 yield self.finding(
                     acct,
                     service="dynamodb",
@@ -578,6 +816,21 @@ class _Scanner:
                     tags=tags.get(arn, {}),
                 )
 
+    def _global_cluster(self, acct: _Account, client: Any, gid: str) -> list[str] | str:
+        """Member cluster ARNs of an Aurora global database (cached per account), or why unreadable."""
+        key = (acct.id, gid)  # a global database is the same seen from any of its regions
+        with self._lock:
+            if key in self._global_clusters:
+                return self._global_clusters[key]
+        try:
+            found = client.describe_global_clusters(GlobalClusterIdentifier=gid).get("GlobalClusters", [])
+            members: list[str] | str = [m["DBClusterArn"] for g in found for m in g.get("GlobalClusterMembers", [])]
+        except ClientError as exc:
+            members = _why(exc)
+        with self._lock:
+            self._global_clusters[key] = members
+        return members
+
     def _rds(self, acct: _Account, region: str, tags: dict[str, dict[str, str]]) -> Iterator[Finding]:
         client = acct.client("rds", region)
         for page in client.get_paginator("describe_db_instances").paginate():
@@ -585,6 +838,8 @@ class _Scanner:
                 placements: list[tuple[str | None, str]] = [(region, "instance")]
                 for rep in db.get("ReadReplicaDBInstanceIdentifiers", []):
                     placements.append((_arn_region(rep) or region, f"read replica {rep}"))
+                for rep in db.get("ReadReplicaDBClusterIdentifiers", []):
+                    placements.append((_arn_region(rep) or region, f"read replica cluster {rep}"))
                 for rep in db.get("DBInstanceAutomatedBackupsReplications", []):
                     arn = rep.get("DBInstanceAutomatedBackupsArn", "")
                     placements.append((_arn_region(arn) or "unresolved", "automated-backup replication"))
@@ -600,22 +855,60 @@ class _Scanner:
                 )
         for page in client.get_paginator("describe_db_clusters").paginate():
             for cl in page.get("DBClusters", []):
+                arn = cl["DBClusterArn"]
                 placements = [(region, "cluster")]
                 for rep in cl.get("ReadReplicaIdentifiers", []):
                     placements.append((_arn_region(rep) or region, f"read replica {rep}"))
+                gid = cl.get("GlobalClusterIdentifier")
+                if gid:
+                    members = self._global_cluster(acct, client, gid)
+                    if isinstance(members, str):
+                        yield self.item_gap(
+                            acct,
+                            "rds",
+                            "db-cluster",
+                            arn,
+                            region,
+                            f"global database {gid}",
+                            members,
+                            name=cl["DBClusterIdentifier"],
+                            tags=_tags(cl.get("TagList")) or tags.get(arn),
+                        )
+                        continue
+                    placements += [
+                        (_arn_region(m) or "unresolved", f"global database {gid} member {m}")
+                        for m in members
+                        if m != arn
+                    ]
                 yield self.finding(
                     acct,
                     service="rds",
                     resource_type="db-cluster",
-                    resource_id=cl["DBClusterArn"],
+                    resource_id=arn,
                     name=cl["DBClusterIdentifier"],
                     region=region,
                     placements=placements,
-                    tags=_tags(cl.get("TagList")) or tags.get(cl["DBClusterArn"], {}),
+                    tags=_tags(cl.get("TagList")) or tags.get(arn, {}),
                 )
 
     def _ec2(self, acct: _Account, region: str, tags: dict[str, dict[str, str]]) -> Iterator[Finding]:
         client = acct.client("ec2", region)
+        for page in client.get_paginator("describe_instances").paginate():
+            for res in page.get("Reservations", []):
+                for i in res.get("Instances", []):
+                    if i.get("State", {}).get("Name") == "terminated":
+                        continue
+                    zone = i.get("Placement", {}).get("AvailabilityZone", region)
+                    yield self.finding(
+                        acct,
+                        service="ec2",
+                        resource_type="instance",
+                        resource_id=f"arn:aws:ec2:{region}:{acct.id}:instance/{i['InstanceId']}",
+                        name=i["InstanceId"],
+                        region=region,
+                        placements=[(region, f"instance in {zone}")],
+                        tags=_tags(i.get("Tags")),
+                    )
         for page in client.get_paginator("describe_volumes").paginate():
             for v in page.get("Volumes", []):
                 arn = f"arn:aws:ec2:{region}:{acct.id}:volume/{v['VolumeId']}"
@@ -644,29 +937,36 @@ class _Scanner:
                     placements=[(region, "snapshot")],
                     tags=_tags(s.get("Tags")),
                 )
-        for img in client.describe_images(Owners=["self"]).get("Images", []):
-            if img.get("OwnerId", acct.id) != acct.id:
-                continue
-            arn = f"arn:aws:ec2:{region}::image/{img['ImageId']}"
-            yield self.finding(
-                acct,
-                service="ec2",
-                resource_type="image",
-                resource_id=arn,
-                name=img.get("Name", img["ImageId"]),
-                region=region,
-                placements=[(region, "AMI")],
-                tags=_tags(img.get("Tags")),
-            )
+        for page in client.get_paginator("describe_images").paginate(Owners=["self"]):
+            for img in page.get("Images", []):
+                if img.get("OwnerId", acct.id) != acct.id:
+                    continue
+                arn = f"arn:aws:ec2:{region}::image/{img['ImageId']}"
+                yield self.finding(
+                    acct,
+                    service="ec2",
+                    resource_type="image",
+                    resource_id=arn,
+                    name=img.get("Name", img["ImageId"]),
+                    region=region,
+                    placements=[(region, "AMI")],
+                    tags=_tags(img.get("Tags")),
+                )
 
     def _kms(self, acct: _Account, region: str, tags: dict[str, dict[str, str]]) -> Iterator[Finding]:
         client = acct.client("kms", region)
         for page in client.get_paginator("list_keys").paginate():
             for k in page.get("Keys", []):
-                meta = client.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+                arn = k.get("KeyArn") or f"arn:aws:kms:{region}:{acct.id}:key/{k['KeyId']}"
+                try:
+                    meta = client.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+                except ClientError as exc:
+                    if _code(exc) not in _GONE:
+                        yield self.item_gap(acct, "kms", "key", arn, region, "key", exc, name=k["KeyId"])
+                    continue
                 if meta.get("KeyManager") == "AWS":
                     continue  # AWS-managed keys follow the resources that use them
-                arn = meta.get("Arn", k.get("KeyArn", ""))
+                arn = meta.get("Arn", arn)
                 placements: list[tuple[str | None, str]] = [(region, "key")]
                 mrc = meta.get("MultiRegionConfiguration") or {}
                 primary = (mrc.get("PrimaryKey") or {}).get("Region")
@@ -688,21 +988,28 @@ class _Scanner:
         client = acct.client("secretsmanager", region)
         for page in client.get_paginator("list_secrets").paginate():
             for s in page.get("SecretList", []):
+                arn, name = s["ARN"], s.get("Name", "")
+                found = _tags(s.get("Tags")) or tags.get(arn, {})
                 placements: list[tuple[str | None, str]] = [(region, "secret")]
                 primary = s.get("PrimaryRegion")
                 if primary and primary != region:
                     placements.append((primary, "primary secret"))
-                desc = client.describe_secret(SecretId=s["ARN"])
+                try:
+                    desc = client.describe_secret(SecretId=arn)
+                except ClientError as exc:
+                    if _code(exc) not in _GONE:
+                        yield self.item_gap(acct, "secretsmanager", "secret", arn, region, "replicas", exc, name=name)
+                    continue
                 placements += [(r.get("Region"), "replica secret") for r in desc.get("ReplicationStatus", [])]
                 yield self.finding(
                     acct,
                     service="secretsmanager",
                     resource_type="secret",
-                    resource_id=s["ARN"],
-                    name=s.get("Name", ""),
+                    resource_id=arn,
+                    name=name,
                     region=region,
                     placements=placements,
-                    tags=_tags(s.get("Tags")) or tags.get(s["ARN"], {}),
+                    tags=found,
                 )
 
     def _backup(self, acct: _Account, region: str, tags: dict[str, dict[str, str]]) -> Iterator[Finding]:
@@ -722,19 +1029,25 @@ class _Scanner:
                 )
         for page in client.get_paginator("list_backup_plans").paginate():
             for p in page.get("BackupPlansList", []):
-                plan = client.get_backup_plan(BackupPlanId=p["BackupPlanId"]).get("BackupPlan", {})
+                arn = p.get("BackupPlanArn", f"arn:aws:backup:{region}:{acct.id}:backup-plan:{p['BackupPlanId']}")
+                name = p.get("BackupPlanName", "")
+                try:
+                    plan = client.get_backup_plan(BackupPlanId=p["BackupPlanId"]).get("BackupPlan", {})
+                except ClientError as exc:
+                    if _code(exc) not in _GONE:
+                        yield self.item_gap(acct, "backup", "backup-plan", arn, region, "copy actions", exc, name=name)
+                    continue
                 placements: list[tuple[str | None, str]] = [(region, "backup plan")]
                 for rule in plan.get("Rules", []):
                     for copy in rule.get("CopyActions", []):
                         dest = copy.get("DestinationBackupVaultArn", "")
                         placements.append((_arn_region(dest) or "unresolved", f"copy action to {dest}"))
-                arn = p.get("BackupPlanArn", f"arn:aws:backup:{region}:{acct.id}:backup-plan:{p['BackupPlanId']}")
                 yield self.finding(
                     acct,
                     service="backup",
                     resource_type="backup-plan",
                     resource_id=arn,
-                    name=p.get("BackupPlanName", ""),
+                    name=name,
                     region=region,
                     placements=placements,
                     tags=tags.get(arn, {}),
@@ -821,26 +1134,42 @@ def _run(
 
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
-    """Yield a finding for every resource (and every unreadable part) of the AWS scope in ``ctx``."""
+    """Yield a finding for every resource (and every unreadable part) of the AWS scope in ``ctx``.
+
+    Bad input (regions, accounts, endpoint, credentials) raises :class:`ProviderError`
+    here, before anything is yielded.
+    """
     scanner = _Scanner(ctx)
-    accounts = scanner.accounts()  # raises ProviderError before anything is yielded
+    try:
+        accounts = scanner.accounts()
+    except BaseException:
+        scanner.bucket_pool.shutdown(wait=False)
+        raise
     return _scan(scanner, accounts)
 
 
 def _scan(scanner: _Scanner, accounts: list[_Account]) -> Iterator[Finding]:
     ctx = scanner.ctx
-    ready: list[_Account] = []
-    for acct in accounts:
-        failed = scanner.assume(acct)
-        if failed is not None:
-            yield failed
-            continue
-        regions, gaps = scanner.regions(acct)
-        yield from gaps
-        acct.regions = regions
-        ctx.accounts_scanned.append(acct.id)
-        ready.append(acct)
-    ctx.regions_scanned[:] = sorted({r for a in ready for r in a.regions})
+    try:
+        # set up every account (assume role, list regions) on the bounded pool, in order
+        with ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="residency-setup") as pool:
+            prepared = list(pool.map(scanner.setup, accounts))
+        ready: list[_Account] = []
+        for acct, (ok, found) in zip(accounts, prepared, strict=True):
+            yield from found
+            if ok:
+                ctx.accounts_scanned.append(acct.id)
+                ready.append(acct)
+        ctx.regions_scanned[:] = sorted({r for a in ready for r in a.regions})
+        yield from _run(_units(scanner, ready), ctx.concurrency, ctx.progress)
+    finally:
+        scanner.bucket_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _units(
+    scanner: _Scanner, ready: list[_Account]
+) -> list[tuple[str, Callable[[], Iterable[Finding]], Callable[[BaseException], Finding]]]:
+    ctx = scanner.ctx
     units: list[tuple[str, Callable[[], Iterable[Finding]], Callable[[BaseException], Finding]]] = []
     for acct in ready:
         if "s3" in scanner.services:
@@ -867,4 +1196,9 @@ def _scan(scanner: _Scanner, accounts: list[_Account]) -> Iterator[Finding]:
             else "S3 replication destinations looked up only for buckets whose own region is allowed "
             "(a bucket in violation stays one); --s3-replication all lists them for every bucket"
         )
-    yield from _run(units, ctx.concurrency, ctx.progress)
+    if any(any(scanner._sweeps(r)) for a in ready for r in a.regions):
+        ctx.notes.append(
+            "resources of other types are found through the resource groups tagging API, which lists "
+            "resources that carry (or once carried) a tag"
+        )
+    return units
