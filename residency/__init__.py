@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from ._catalog import PROVIDERS, Catalog, Location, LocationKind, catalog, lookup_location
 from ._errors import (
+    HistoryError,
     PolicyError,
     ProviderError,
     ProviderNotInstalledError,
+    ReportError,
     ResidencyError,
     ResidencyViolation,
     UnknownGeographyError,
@@ -57,6 +59,7 @@ __all__ = [
     "Finding",
     "Geography",
     "Guard",
+    "HistoryError",
     "Location",
     "LocationKind",
     "Mode",
@@ -65,6 +68,7 @@ __all__ = [
     "ProviderAdapter",
     "ProviderError",
     "ProviderNotInstalledError",
+    "ReportError",
     "ResidencyError",
     "ResidencyViolation",
     "ScanResult",

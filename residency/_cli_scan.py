@@ -131,6 +131,7 @@ def run_cli_scan(
             started=started,
             finished=finished,
             notes=ctx.notes,
+            evidence=ctx.evidence,
             fail_on_unknown=fail_on_unknown,
         )
         if db is not None:

@@ -7,9 +7,14 @@ raises on purpose::
     ├── PolicyError                 a policy file or argument is wrong (file, key, fix)
     │   └── UnknownGeographyError   a geography name nobody defined
     ├── ResidencyViolation          a write would leave the allowed geography
-    └── ProviderError               a cloud provider adapter could not do its job
-        └── ProviderNotInstalledError (also an ImportError)
-                                    the cloud SDK's extra is not installed
+    ├── ProviderError               a cloud provider adapter could not do its job
+    │   └── ProviderNotInstalledError (also an ImportError)
+    │                               the cloud SDK's extra is not installed
+    ├── HistoryError                the scan history database cannot be opened, read or written
+    └── ReportError                 a report cannot be written where asked
+
+``residency.testing.NotResidentError`` (also an ``AssertionError``) is what
+``assert_resident`` raises when scanned resources live outside the geography.
 
 Every exception is picklable with its attributes, so violations raised in a
 pytest-xdist worker or a multiprocessing child arrive intact.
@@ -20,9 +25,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "HistoryError",
     "PolicyError",
     "ProviderError",
     "ProviderNotInstalledError",
+    "ReportError",
     "ResidencyError",
     "ResidencyViolation",
     "UnknownGeographyError",
@@ -124,3 +131,11 @@ class ProviderNotInstalledError(ProviderError, ImportError):
 
     def __reduce__(self) -> tuple[type[ProviderNotInstalledError], tuple[str, str]]:
         return (type(self), (self.provider, self.package))
+
+
+class HistoryError(ResidencyError):
+    """The scan history database cannot be opened, read or written (the CLI exits 2)."""
+
+
+class ReportError(ResidencyError):
+    """A report cannot be written where it was asked for (the CLI exits 2)."""

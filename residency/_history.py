@@ -34,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from ._errors import ResidencyError
+from ._errors import HistoryError
 from ._findings import Finding
 
 __all__ = ["Diff", "History", "HistoryError", "ScanRecord", "default_history_path"]
@@ -66,10 +66,6 @@ CREATE TABLE IF NOT EXISTS findings (
 """
 
 _COLUMNS = ("key", "account", "service", "resource_type", "resource_id", "locations", "reason")
-
-
-class HistoryError(ResidencyError):
-    """The history database cannot be opened, read or written (the CLI exits 2)."""
 
 
 def default_history_path() -> pathlib.Path:

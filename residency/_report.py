@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import attrs
 
-from ._errors import ResidencyError
+from ._errors import ReportError
 from ._findings import FINDING_STATUSES, Finding
 from ._history import Diff
 from ._policy import Policy
@@ -46,10 +46,6 @@ FORMATS = ("table", "json", "sarif", "junit", "html")
 TOOL_NAME = "eu-residency"
 TOOL_URI = "https://pypi.org/project/eu-residency/"
 JSON_FORMAT_VERSION = 1
-
-
-class ReportError(ResidencyError):
-    """The report cannot be written where asked (the CLI exits 2)."""
 
 
 def _version() -> str:
@@ -75,6 +71,7 @@ class Report:
     countries: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
     gaps: Sequence[str] = ()
     notes: Sequence[str] = ()
+    evidence: Sequence[Mapping[str, Any]] = ()
     diff: Diff | None = None
     scan_id: int | None = None
     fail_on_unknown: bool = False
@@ -96,6 +93,7 @@ class Report:
             countries=countries,
             gaps=result.gaps,
             notes=result.notes,
+            evidence=result.evidence,
             **kw,
         )
 
@@ -109,6 +107,7 @@ class Report:
         started: dt.datetime,
         finished: dt.datetime,
         notes: Sequence[str] = (),
+        evidence: Sequence[Mapping[str, Any]] = (),
         **kw: Any,
     ) -> Report:
         return cls(
@@ -121,6 +120,7 @@ class Report:
             countries={c: dict(v) for c, v in spool.countries.items()},
             gaps=list(spool.gaps),
             notes=list(notes),
+            evidence=[dict(e) for e in evidence],
             **kw,
         )
 
@@ -322,6 +322,7 @@ def write_json(report: Report, out: TextIO) -> None:
         "unverified": [dict(r) for r in report.unverified],
         "gaps": list(report.gaps),
         "notes": list(report.notes),
+        "evidence": [dict(e) for e in report.evidence],
         "waivers": report.waivers(),
     }
     out.write("\n ],\n")
@@ -463,6 +464,7 @@ def write_sarif(report: Report, out: TextIO) -> None:
             "scope": report.scope.to_dict(),
             "counts": {s: report.counts.get(s, 0) for s in FINDING_STATUSES},
             "notes": list(report.notes),
+            "evidence": [dict(e) for e in report.evidence],
         },
     }
     head = json.dumps({"$schema": _SARIF_SCHEMA, "version": "2.1.0"}, indent=1)

@@ -189,6 +189,14 @@ def write_html(report: Report, out: TextIO, *, compliant_rows: int = 2000) -> No
         out.write("</table>\n")
     else:
         out.write("<p>The policy has no waivers.</p>\n")
+    if report.evidence:
+        out.write('<h2 id="evidence">Scope-level evidence</h2>\n<table>\n')
+        out.write("<tr><th>provider</th><th>scope</th><th>record</th></tr>\n")
+        for e in report.evidence:
+            who, scope = _e(str(e.get("provider", ""))), _e(str(e.get("scope", "")))
+            rest = "; ".join(f"{_e(str(k))}: {_e(str(v))}" for k, v in e.items() if k not in ("provider", "scope"))
+            out.write(f"<tr><td>{who}</td><td>{scope}</td><td>{rest}</td></tr>\n")
+        out.write("</table>\n")
     if report.gaps or report.notes:
         out.write('<h2 id="notes">Gaps and notes</h2>\n<ul>')
         for g in report.gaps:

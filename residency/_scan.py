@@ -61,7 +61,9 @@ class ScanContext:
     """What the adapter is asked to scan, and what it reports back about the scope.
 
     The engine fills the request fields; the adapter fills ``accounts_scanned``,
-    ``regions_scanned`` and ``notes`` as it goes.
+    ``regions_scanned``, ``notes`` and ``evidence`` as it goes. ``evidence`` holds
+    records about the scope itself rather than one resource (Azure: the tenant's
+    EU Data Boundary setting); every report format carries them.
     """
 
     provider: str
@@ -80,6 +82,7 @@ class ScanContext:
     accounts_scanned: list[str] = attrs.field(factory=list)
     regions_scanned: list[str] = attrs.field(factory=list)
     notes: list[str] = attrs.field(factory=list)
+    evidence: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -206,6 +209,7 @@ class ScanResult:
     notes: list[str]
     started: dt.datetime
     finished: dt.datetime
+    evidence: list[dict[str, Any]] = attrs.field(factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -352,4 +356,5 @@ def run_scan(
         notes=list(ctx.notes),
         started=started,
         finished=finished,
+        evidence=list(ctx.evidence),
     )

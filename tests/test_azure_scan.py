@@ -133,7 +133,7 @@ def test_nextlink_paging_and_bounded_concurrency(fake_arm: FakeArm) -> None:
 def test_data_boundary_is_tenant_evidence(fake_arm: FakeArm) -> None:
     seed_estate(fake_arm)
     _, ctx = _scan(fake_arm)
-    assert ctx.options["evidence"] == [
+    assert ctx.evidence == [
         {
             "provider": "azure",
             "scope": "tenant",

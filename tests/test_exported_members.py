@@ -28,6 +28,12 @@ def test_error_tree() -> None:
     assert issubclass(residency.ResidencyViolation, residency.ResidencyError)
     assert issubclass(residency.ProviderNotInstalledError, ImportError)
     assert issubclass(residency.ProviderNotInstalledError, residency.ProviderError)
+    assert issubclass(residency.HistoryError, residency.ResidencyError)
+    assert issubclass(residency.ReportError, residency.ResidencyError)
+    from residency.testing import NotResidentError
+
+    assert issubclass(NotResidentError, residency.ResidencyError)
+    assert issubclass(NotResidentError, AssertionError)
 
 
 def test_core_never_imports_a_cloud_sdk() -> None:

@@ -61,3 +61,40 @@ def test_demo_covers_every_cloud(capsys: pytest.CaptureFixture[str]) -> None:
     assert "GCP 2. residency scan gcp --policy eu" in out
     assert "BLOCKED  transfer manager (XML multipart) to acme-eur8-archive" in out
     assert "objects stored: ['gs://acme-eu-orders/a.json']" in out
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "html"])
+def test_azure_tenant_evidence_reaches_every_report(fmt: str) -> None:
+    """The tenant's EU Data Boundary setting, read from the fake ARM by the real SDK, is in the report."""
+    from residency.providers.azure._fake_arm import FakeArm, seed_estate
+
+    from residency._cli_scan import run_cli_scan
+    from residency._scan import make_context
+
+    with FakeArm(page_size=100) as arm:
+        seed_estate(arm)
+        arm.data_boundary = "Global"
+        kwargs = arm.client_kwargs()
+        ctx = make_context(
+            "azure", "eu", session=arm.credential, endpoint_url=kwargs.pop("base_url"), client_kwargs=kwargs
+        )
+        buf = io.StringIO()
+        assert run_cli_scan(ctx, buf, fmt=fmt, use_history=False) == 1
+    out = buf.getvalue()
+    if fmt == "html":
+        assert 'id="evidence"' in out
+        assert "data_boundary: Global" in out
+        assert "in_eu_data_boundary: False" in out
+        return
+    doc = json.loads(out)
+    evidence = doc["runs"][0]["properties"]["evidence"] if fmt == "sarif" else doc["evidence"]
+    assert evidence == [
+        {
+            "provider": "azure",
+            "scope": "tenant",
+            "setting": "Microsoft.Resources/dataBoundaries/default",
+            "data_boundary": "Global",
+            "provisioning_state": "Succeeded",
+            "in_eu_data_boundary": False,
+        }
+    ]

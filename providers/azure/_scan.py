@@ -45,7 +45,7 @@ with the error; nothing is skipped silently.
 
 The tenant's EU Data Boundary setting (``Microsoft.Resources/dataBoundaries``)
 is read once and recorded as tenant-level evidence: a line in
-``context.notes`` and a record in ``context.options["evidence"]``.
+``context.notes`` and a record in ``context.evidence``, which every report carries.
 """
 
 from __future__ import annotations
@@ -505,7 +505,7 @@ def _record_data_boundary(context: Any, credential: Any, client_kwargs: Mapping[
     except Exception as exc:
         context.notes.append(f"azure: the tenant's EU Data Boundary setting could not be read: {_short(exc)}")
         return
-    context.options.setdefault("evidence", []).append(record)
+    context.evidence.append(record)
     verdict = (
         "the tenant is in the EU Data Boundary"
         if record["in_eu_data_boundary"]
