@@ -119,6 +119,23 @@ def _describe(finding: Any) -> str:
     return f"- {ident}{account} in {where} [{finding.status}]: {finding.reason}"
 
 
+# Findings that stand for a whole scope the scan could not read (an opt-in
+# region, an account whose role cannot be assumed), not for one resource.
+_SCOPE_TYPES = frozenset({"region", "regions", "account", "Microsoft.Resources/subscriptions"})
+
+
+def _is_scope_gap(finding: Any) -> bool:
+    """Whether an ``unknown`` finding is a gap in the scan's scope rather than a resource."""
+    if not getattr(finding, "error", None):
+        return False
+    rid = str(finding.resource_id)
+    return (
+        finding.resource_type in _SCOPE_TYPES
+        or rid.endswith(":*")
+        or (rid.startswith("projects/") and "/" not in rid[9:])
+    )
+
+
 def assert_resident(
     policy: str | Policy = "eu",
     provider: str = "aws",
@@ -135,9 +152,10 @@ def assert_resident(
     included — by default) with the scan options given (``regions``,
     ``session``, ``endpoint_url``), and raises :class:`NotResidentError` with
     one message listing every offender — resource, location, status and the
-    policy's reason. Regions the scan could not read are listed too; they fail
-    the assertion only with ``fail_on_gaps=True``. Returns the scan result when
-    everything is resident.
+    policy's reason. A resource whose location is unknown (also because it
+    could not be read) is an offender. Regions, accounts or projects the scan
+    could not read at all are listed too; they fail the assertion only with
+    ``fail_on_gaps=True``. Returns the scan result when everything is resident.
     """
     # Imported late and by name: the scan engine is optional for the guard.
     run_scan = importlib.import_module("residency._scan").run_scan
@@ -150,7 +168,9 @@ def assert_resident(
         endpoint_url=endpoint_url,
         progress=progress,
     )
-    offenders = [f for f in result.findings if f.status in ("violation", "unknown")]
+    offenders = [
+        f for f in result.findings if f.status == "violation" or (f.status == "unknown" and not _is_scope_gap(f))
+    ]
     gaps = list(result.gaps)
     if not offenders and not (gaps and fail_on_gaps):
         return result

@@ -783,3 +783,170 @@ def test_partiql_and_region_spelling(aws: None) -> None:
         with pytest.raises(ResidencyViolation, match="us-east-1"):
             eu.update_table(TableName="e", ReplicaUpdates=[{"Create": {"RegionName": "US-EAST-1"}}])
     assert us.scan(TableName="t")["Count"] == 0
+
+
+# --------------------------------------------------------------------------- found by the second red-team pass
+
+_OUR_EVENTS = (
+    "creating-client-class.s3",
+    "creating-client-class.dynamodb",
+    "provide-client-params.s3.PutObject",
+    "before-endpoint-resolution.s3",
+    "before-sign.s3.PutObject",
+    "after-call.s3.CreateBucket",
+    "after-call.s3.DeleteBucket",
+    "before-sign.dynamodb.PutItem",
+)
+
+
+def residency_handlers(events: Any) -> list[str]:
+    """Every handler of this package on an emitter (a session's or a client's), by event."""
+    emitter = getattr(events, "_emitter", events)
+    found = [
+        event
+        for event in _OUR_EVENTS
+        for handler in emitter._handlers.prefix_search(event)
+        if "residency" in str(getattr(handler, "__module__", "") or getattr(handler, "__func__", handler).__module__)
+    ]
+    return found + [uid for uid in emitter._unique_id_handlers if uid.startswith(aws_guard._UID)]
+
+
+def test_uninstall_leaves_no_handler_on_sessions_or_clients_made_while_installed(buckets: dict[str, str]) -> None:
+    """Sessions created under the guard copy its builtin handler (no unique id), and their clients copy it again."""
+    before_session = botocore.session.Session()
+    before = before_session.create_client("s3", region_name=EU)
+    with residency.guard(policy="eu"):
+        during_session = botocore.session.Session()
+        during_boto3 = boto3.Session()
+        during = [
+            during_session.create_client("s3", region_name=EU),
+            during_boto3.client("dynamodb", region_name=EU),
+            before_session.create_client("s3", region_name=EU),
+        ]
+        assert residency_handlers(before.meta.events)
+        assert all(residency_handlers(c.meta.events) for c in during)
+    after = [during_session.create_client("s3", region_name=EU), during_boto3.client("s3", region_name=EU)]
+    for client in (before, *during, *after):
+        assert residency_handlers(client.meta.events) == [], client
+    for session in (before_session, during_session, during_boto3._session):
+        assert residency_handlers(session.get_component("event_emitter")) == []
+    for client in (before, during[0], *after):
+        client.put_object(Bucket="us-bkt", Key="free", Body=b"x")
+    assert keys("us-bkt") == ["free"]
+
+
+def test_destination_buckets_under_any_spelling(buckets: dict[str, str]) -> None:
+    """Bucket keys in camelCase or with a prefix (``bucketName``, ``OutputBucketName``) that name an output."""
+    with residency.guard(policy="eu"):
+        with pytest.raises(ResidencyViolation, match=r"s3://us-bkt \(OutputBucketName\)"):
+            boto3.client("transcribe", region_name=EU).start_transcription_job(
+                TranscriptionJobName="j",
+                Media={"MediaFileUri": "s3://eu-bkt/a.wav"},
+                MediaFormat="wav",
+                LanguageCode="en-US",
+                OutputBucketName="us-bkt",
+            )
+        with pytest.raises(ResidencyViolation, match="OutputS3BucketName"):
+            boto3.client("polly", region_name=EU).start_speech_synthesis_task(
+                OutputFormat="mp3", Text="x", VoiceId="Joanna", OutputS3BucketName="uk-bkt"
+            )
+        with pytest.raises(ResidencyViolation, match=r"exportConfig\.s3Destination\.bucket"):
+            boto3.client("codebuild", region_name=EU).create_report_group(
+                name="r", type="TEST", exportConfig={"exportConfigType": "S3", "s3Destination": {"bucket": "us-bkt"}}
+            )
+        with pytest.raises(ResidencyViolation, match=r"S3Action\.BucketName"):
+            boto3.client("ses", region_name=EU).create_receipt_rule(
+                RuleSetName="rs", Rule={"Name": "n", "Actions": [{"S3Action": {"BucketName": "us-bkt"}}]}
+            )
+        with pytest.raises(ResidencyViolation, match="CreateStoreImageTask"):
+            boto3.client("ec2", region_name=EU).create_store_image_task(ImageId="ami-12345678", Bucket="us-bkt")
+        with pytest.raises(ResidencyViolation, match=r"regionList\[1\]"):
+            boto3.client("keyspaces", region_name=EU).create_keyspace(
+                keyspaceName="k",
+                replicationSpecification={"replicationStrategy": "MULTI_REGION", "regionList": [EU, US]},
+            )
+        # A bucket read from (an input) is not a destination.
+        boto3.client("rekognition", region_name=EU).detect_labels(Image={"S3Object": {"Bucket": "us-bkt", "Name": "x"}})
+    # The hot path stays flat: PutObject and PutItem never walk their parameters.
+    model = boto3.client("dynamodb", region_name=EU).meta.service_model
+    assert not aws_guard._may_name_destinations(model.operation_model("PutItem"))
+    model = boto3.client("s3", region_name=EU).meta.service_model
+    assert not aws_guard._may_name_destinations(model.operation_model("PutObject"))
+
+
+def test_a_region_denied_by_name_covers_its_s3_express_zones(aws: None) -> None:
+    """``locations.deny: [aws:eu-west-1]`` also stops a directory bucket in euw1-az1.
+
+    Behind a loopback endpoint, where only the zone in the name tells the
+    location. moto has no directory buckets: the write's answer is injected (a
+    bare 200, nothing is sent) once the guard has let it through.
+    """
+    s3 = boto3.client(
+        "s3",
+        region_name=EU,
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(s3={"disable_s3_express_session_auth": True, "addressing_style": "path"}),
+    )
+    raw = type("Raw", (), {"stream": lambda self, **k: iter([b""])})()
+    s3.meta.events.register_first("before-send.s3", lambda request, **kw: AWSResponse(request.url, 200, {}, raw))
+    no_dublin = residency.parse_policy({"allow": "EU", "locations": {"deny": ["aws:eu-west-1"]}}, default_name="x")
+    with residency.guard(policy=no_dublin):
+        with pytest.raises(ResidencyViolation, match=r"eu-west-1 .* is denied by name"):
+            s3.put_object(Bucket="b--euw1-az1--x-s3", Key="k", Body=b"x")
+        s3.put_object(Bucket="b--euc1-az1--x-s3", Key="k", Body=b"x")
+    with residency.guard(policy="eu"):
+        s3.put_object(Bucket="b--euw1-az1--x-s3", Key="k", Body=b"x")
+
+
+@pytest.mark.parametrize("resource", ["s3://us-bkt", "arn:aws:s3:::us-bkt", "us-bkt", "us-*"])
+def test_a_bucket_waiver_under_any_of_its_names(buckets: dict[str, str], resource: str) -> None:
+    policy = residency.parse_policy(
+        {
+            "allow": "EU",
+            "waivers": [{"id": "w", "justification": "DPO-1", "expires": "2099-01-01", "resource": resource}],
+        },
+        default_name="waived",
+    )
+    s3 = boto3.client("s3", region_name=EU)
+    with residency.guard(policy=policy):
+        s3.put_object(Bucket="us-bkt", Key="k", Body=b"x")
+        with pytest.raises(ResidencyViolation):
+            s3.put_object(Bucket="uk-bkt", Key="k", Body=b"x")
+    assert keys("us-bkt") == ["k"]
+    assert keys("uk-bkt") == []
+
+
+def test_boto3_default_session_is_guarded_after_gc_freeze(
+    buckets: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """gc.freeze() (done before forking workers) hides objects from the install-time walk."""
+    import gc
+
+    boto3.client("s3", region_name=EU)  # the default session exists
+    gc.freeze()
+    try:
+        with caplog.at_level(logging.WARNING, logger="residency"), residency.guard(policy="eu"):
+            with pytest.raises(ResidencyViolation):
+                boto3.client("s3", region_name=EU).put_object(Bucket="us-bkt", Key="k", Body=b"x")
+    finally:
+        gc.unfreeze()
+    assert keys("us-bkt") == []
+    assert residency_handlers(boto3.DEFAULT_SESSION._session.get_component("event_emitter")) == []
+
+
+def test_partiql_transactions_and_malformed_statement_lists(aws: None) -> None:
+    us = boto3.client("dynamodb", region_name=US)
+    us.create_table(TableName="t", **TABLE)
+    with residency.guard(policy="eu"):
+        us.execute_transaction(TransactStatements=[{"Statement": "SELECT * FROM t WHERE pk = 'a'"}])  # a read
+        with pytest.raises(ResidencyViolation, match="ExecuteTransaction"):
+            us.execute_transaction(
+                TransactStatements=[
+                    {"Statement": "SELECT * FROM t WHERE pk = 'a'"},
+                    {"Statement": "INSERT INTO t VALUE {'pk': 'b'}"},
+                ]
+            )
+    # An entry that is not a statement never makes a write look like a read.
+    assert not aws_guard._partiql_reads({"Statements": [{"Statement": "SELECT 1"}, ("Statement", "INSERT")]})
+    assert not aws_guard._partiql_reads({"Statements": [{"Statement": "SELECT 1"}, {"Statement": None}]})
+    assert us.scan(TableName="t")["Count"] == 0

@@ -78,6 +78,7 @@ class _Finding:
     status: str
     reason: str
     tags: dict[str, str] = attrs.field(factory=dict)
+    error: str | None = None
 
 
 @attrs.frozen
@@ -154,6 +155,30 @@ def test_assert_resident_gaps_fail_only_when_asked(fake_scan: list[dict[str, Any
     assert_resident()
     with pytest.raises(NotResidentError, match="could not read everything"):
         assert_resident(fail_on_gaps=True)
+
+
+def test_an_unreadable_scope_is_a_gap_an_unreadable_resource_an_offender(fake_scan: list[dict[str, Any]]) -> None:
+    """The engine reports both as ``unknown`` with ``error``; only a whole region/account is a gap."""
+    result = sys.modules["residency._scan"].result  # type: ignore[attr-defined]
+    result.findings.append(
+        attrs.evolve(
+            _finding("arn:aws:ec2:eu-central-2:123456789012:*", "eu-central-2", "unknown", "could not be read"),
+            resource_type="region",
+            error="opt-in region not enabled",
+        )
+    )
+    result.gaps.append("aws 123456789012/eu-central-2 ec2: opt-in region not enabled")
+    assert_resident(policy="eea-ch")
+    with pytest.raises(NotResidentError, match="could not read everything"):
+        assert_resident(policy="eea-ch", fail_on_gaps=True)
+    result.findings.append(
+        attrs.evolve(
+            _finding("arn:aws:s3:::locked", "eu-west-1", "unknown", "could not be read"), error="bucket region unknown"
+        )
+    )
+    with pytest.raises(NotResidentError) as info:
+        assert_resident(policy="eea-ch")
+    assert [f.resource_id for f in info.value.offenders] == ["arn:aws:s3:::locked"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("residency._scan") is None, reason="scan engine not built yet")

@@ -9,9 +9,11 @@ client it creates, so session-level registration alone misses clients that
 already exist). While at least one guard is installed:
 
 * clients that already exist are found once, at install, by walking the
-  garbage collector's objects (``gc.get_objects()``, ~20 ms), and so are
+  garbage collector's objects (``gc.get_objects()``, ~10 ms), and so are
   botocore sessions (boto3's default session, every ``boto3.Session()``,
-  plain botocore sessions);
+  plain botocore sessions); boto3's default session is also watched by name,
+  since objects moved to the permanent generation by ``gc.freeze()`` are not
+  in the walk (a WARNING on the ``residency`` logger says so);
 * sessions created later get our ``creating-client-class`` handler from
   ``botocore.handlers.BUILTIN_HANDLERS`` (the list every new session copies);
   existing sessions get it registered directly;
@@ -20,9 +22,11 @@ already exist). While at least one guard is installed:
   inner clients are ordinary clients and are covered the same way.
 
 Every registration uses a ``unique_id``: installing twice, or attaching to a
-client twice, is harmless. :func:`uninstall` of the last guard unregisters
-everything from every tracked client and session and removes the builtin
-handler; the mixin then does nothing.
+client twice, is harmless. :func:`uninstall` of the last guard removes the
+builtin handler and walks the objects again to unregister everything from
+every client and session, including sessions created while a guard was
+installed (they copied the builtin handler) and their clients; the mixin then
+does nothing.
 
 **Which events.** No single botocore event sees every path, so four carry the
 checks (plus ``after-call.s3`` to keep the cache in step with CreateBucket
@@ -79,7 +83,9 @@ from __future__ import annotations
 import functools
 import gc
 import ipaddress
+import logging
 import re
+import sys
 import threading
 import time
 import weakref
@@ -124,6 +130,8 @@ _READ_PREFIXES = (
 # S3 Express's CreateSession only mints credentials for the bucket; the write
 # that follows is checked on its own.
 _READ_OPERATIONS = frozenset({"ReceiveMessage", "CreateSession"})
+# DynamoDB's PartiQL calls: reads when every statement is a SELECT.
+_PARTIQL = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
 
 # Endpoint prefixes of AWS's global control-plane services (botocore's
 # endpoints.json marks most with isRegionalized=false; STS, Route 53 Domains
@@ -158,7 +166,7 @@ _REGION = re.compile(r"^[a-z]{2}(?:-(?:gov|iso|isob|isoe|isof))?-[a-z]+-\d+$")
 _DIRECTORY_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*--(?P<zone>[a-z0-9-]+)--x-s3$")
 _AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
 # Parameter keys whose string value names a region data is written to.
-_REGION_KEY = re.compile(r"region(?:name)?s?$", re.IGNORECASE)
+_REGION_KEY = re.compile(r"region(?:name)?(?:s|list)?$", re.IGNORECASE)
 _DESTINATION_PATH = re.compile(
     r"destination|target|replica|replication|output|export|result|report|delivery|logging", re.IGNORECASE
 )
@@ -174,9 +182,20 @@ _REFERENCE_ARN_SERVICES = frozenset(
     {"acm", "acm-pca", "cloudfront", "ecr", "iam", "kms", "organizations", "route53", "secretsmanager", "ssm", "sts"}
 )
 # Parameters that name a destination bucket under a generic key, per operation.
-_BUCKET_PARAMS = {("logs", "CreateExportTask"): "destination"}
+_BUCKET_PARAMS = {
+    ("logs", "CreateExportTask"): "destination",
+    ("ec2", "CreateStoreImageTask"): "Bucket",
+    ("ec2", "CreateSpotDatafeedSubscription"): "Bucket",
+    ("redshift", "EnableLogging"): "BucketName",
+}
 # Keys whose value is a bucket name data is written to, wherever they appear.
 _BUCKET_KEYS = frozenset({"targetbucket", "s3bucket", "s3bucketname", "destinationbucket"})
+# A bucket key (any case: ``Bucket``, ``bucketName``, ``OutputS3BucketName``) names
+# where data goes when it or its path says so: an output, a log or delivery
+# bucket, an action's or a storage configuration's bucket. Elsewhere it is an
+# input (Rekognition's image, CodeDeploy's revision).
+_BUCKET_KEY = re.compile(r"bucket(?:name)?$", re.IGNORECASE)
+_BUCKET_DESTINATION = re.compile(_DESTINATION_PATH.pattern + r"|deliver|log|action|storage", re.IGNORECASE)
 _TARGET_KEYS = (
     "TableName",
     "GlobalTableName",
@@ -198,7 +217,15 @@ _TARGET_KEYS = (
 
 def is_read_operation(operation: str) -> bool:
     """Whether an AWS operation only reads (and so is never an export)."""
-    return operation.startswith(_READ_PREFIXES) or operation in _READ_OPERATIONS
+    hit = _read_memo.get(operation)
+    if hit is None:
+        hit = _read_memo[operation] = operation.startswith(_READ_PREFIXES) or operation in _READ_OPERATIONS
+        if len(_read_memo) > 4096:
+            _read_memo.clear()
+    return hit
+
+
+_read_memo: dict[str, bool] = {}
 
 
 # --------------------------------------------------------------------------- guards
@@ -208,6 +235,7 @@ _lock = threading.RLock()
 # Replaced, never mutated, so handlers read it without taking the lock.
 _guards: tuple[Any, ...] = ()
 _sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+_warned_frozen = False
 _clients: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -245,37 +273,85 @@ def uninstall(guard: Any) -> None:
             _stop()
 
 
-def _start() -> None:
-    if _BUILTIN not in botocore.handlers.BUILTIN_HANDLERS:
-        botocore.handlers.BUILTIN_HANDLERS.append(_BUILTIN)
+def _botocore_objects() -> Iterator[tuple[bool, Any]]:
+    """``(is_session, obj)`` for every botocore session and client alive in the process."""
     # type(), not isinstance(): weakref proxies to clients pass isinstance.
+    kinds: dict[type, bool | None] = {}
     for obj in gc.get_objects():
         cls = type(obj)
         try:
-            if issubclass(cls, botocore.session.Session):
+            is_session = kinds[cls]
+        except KeyError:
+            is_session = kinds[cls] = (
+                True
+                if issubclass(cls, botocore.session.Session)
+                else False
+                if issubclass(cls, botocore.client.BaseClient)
+                else None
+            )
+        if is_session is not None:
+            yield is_session, obj
+
+
+def _start() -> None:
+    global _warned_frozen
+    if _BUILTIN not in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.append(_BUILTIN)
+    for is_session, obj in _botocore_objects():
+        try:
+            if is_session:
                 _watch_session(obj)
-            elif issubclass(cls, botocore.client.BaseClient):
+            else:
                 _attach(obj)
         except AttributeError:
             # Half-built in another thread (its __init__ has not set meta yet);
             # a client class built from now on gets the mixin.
             continue
+    # boto3's default session by name: the walk cannot see objects that
+    # gc.freeze() moved to the permanent generation.
+    boto3 = sys.modules.get("boto3")
+    default = getattr(getattr(boto3, "DEFAULT_SESSION", None), "_session", None)
+    if isinstance(default, botocore.session.Session) and default not in _sessions:
+        _watch_session(default)
+    if gc.get_freeze_count() and not _warned_frozen:
+        _warned_frozen = True
+        logging.getLogger("residency").warning(
+            "residency: gc.freeze() hid %d objects from the guard; botocore clients and sessions created "
+            "before the freeze (other than boto3's default session) are not guarded",
+            gc.get_freeze_count(),
+        )
 
 
 def _stop() -> None:
     while _BUILTIN in botocore.handlers.BUILTIN_HANDLERS:
         botocore.handlers.BUILTIN_HANDLERS.remove(_BUILTIN)
     for session in list(_sessions):
-        session.unregister("creating-client-class", unique_id=f"{_UID}-class")
+        _unwatch(session)
     _sessions.clear()
     for client in list(_clients):
         _detach(client)
     _clients.clear()
+    # Every session and client, not only those tracked: sessions created while
+    # a guard was installed copied our builtin handler (without a unique id),
+    # and their clients copied it from them.
+    for is_session, obj in _botocore_objects():
+        try:
+            if is_session:
+                _unwatch(obj)
+            else:
+                _detach(obj)
+        except AttributeError:
+            continue
 
 
 def _watch_session(session: Any) -> None:
     session.register("creating-client-class", _on_creating_client_class, unique_id=f"{_UID}-class")
     _sessions.add(session)
+
+
+def _unwatch(session: Any) -> None:
+    session.unregister("creating-client-class", unique_id=f"{_UID}-class")
+    session.unregister("creating-client-class", _on_creating_client_class)
 
 
 class _GuardedClient:
@@ -325,6 +401,9 @@ def _detach(client: Any) -> None:
     events = client.meta.events
     for event, suffix in _EVENTS:
         events.unregister(event, unique_id=f"{_UID}-{suffix}")
+    # Copied from its session's emitter when the client was created.
+    events.unregister("creating-client-class", unique_id=f"{_UID}-class")
+    events.unregister("creating-client-class", _on_creating_client_class)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -395,10 +474,28 @@ def _report(
         raise first
 
 
+def _report_placement(label: str, target: str, code: str, context: dict[str, Any]) -> None:
+    """:func:`_report` for a region, or for an S3 Express zone and the region it belongs to.
+
+    A ``locations.deny`` naming a region covers its zones: the policy decides a
+    zone by its own code, so the region is reported too when a guard's policy
+    denies it by name.
+    """
+    _report(label, target, code, context=context)
+    if _REGION.match(code):
+        return
+    from residency._catalog import lookup_location
+
+    for region in lookup_location(_PROVIDER, code).members:
+        if any(g.decide(_PROVIDER, region, target=target).rule.startswith("locations.deny") for g in _guards):
+            _report(label, target, region, context=context)
+
+
 def _aliases(target: str) -> tuple[str, ...]:
-    """Other names of a target for waivers: the bucket ARN for ``s3://bucket``."""
+    """Other names of a target for waivers: the bucket ARN and the bare name for ``s3://bucket``."""
     if target.startswith("s3://"):
-        return (f"arn:aws:s3:::{target[5:].split(' ', 1)[0]}",)
+        bucket = target[5:].split(" ", 1)[0]
+        return (f"arn:aws:s3:::{bucket}", bucket)
     return ()
 
 
@@ -716,8 +813,9 @@ def bucket_location(client: Any, bucket: str) -> tuple[list[str], str | None]:
 # --------------------------------------------------------------------------- parameters
 
 
-def _target(service: str, params: Mapping[str, Any]) -> str:
-    for key in _TARGET_KEYS:
+def _target(service: str, params: Mapping[str, Any], keys: tuple[str, ...] = _TARGET_KEYS) -> str:
+    """What a call writes to: the first of ``keys`` (default: every target key) it names."""
+    for key in keys:
         value = params.get(key)
         if isinstance(value, str) and value:
             if value.startswith("arn:") or "://" in value:
@@ -727,12 +825,16 @@ def _target(service: str, params: Mapping[str, Any]) -> str:
 
 
 def _partiql_reads(params: Mapping[str, Any]) -> bool:
-    """Whether a DynamoDB PartiQL call (ExecuteStatement, BatchExecuteStatement) only selects."""
-    statements = [params.get("Statement")] + [
-        s.get("Statement") for s in params.get("Statements") or () if isinstance(s, Mapping)
-    ]
-    texts = [t for t in statements if isinstance(t, str)]
-    return bool(texts) and all(t.lstrip().upper().startswith("SELECT") for t in texts)
+    """Whether a DynamoDB PartiQL call (ExecuteStatement, BatchExecuteStatement, ExecuteTransaction) only selects.
+
+    Every statement must be a string starting with ``SELECT``; anything else
+    (an INSERT among SELECTs, an entry that is not a statement) is a write.
+    """
+    texts: list[object] = [params["Statement"]] if "Statement" in params else []
+    for key in ("Statements", "TransactStatements"):
+        for entry in params.get(key) or ():
+            texts.append(entry.get("Statement") if isinstance(entry, Mapping) else None)
+    return bool(texts) and all(isinstance(t, str) and t.lstrip().upper().startswith("SELECT") for t in texts)
 
 
 def _resource_region(target: str) -> str | None:
@@ -779,11 +881,12 @@ def _walk(value: Any, shape: Any, path: str = "") -> Iterator[tuple[str, str, st
 def _destinations(params: Mapping[str, Any], shape: Any) -> Iterator[tuple[str, str]]:
     """``(parameter path, region/ARN/bucket)`` for parameters that name where data goes.
 
-    Only what the parameter names: a ``*Region``/``*RegionName(s)`` key, an ARN,
-    ``s3://`` URI or bucket under a destination/target/replica/output/export
-    key, and keys that always name a destination bucket (``TargetBucket``,
-    ``S3Bucket`` …). Source and input parameters, and ``Delete`` entries, are
-    not destinations.
+    Only what the parameter names: a ``*Region``/``*RegionName(s)``/``*RegionList``
+    key, an ARN or ``s3://`` URI under a destination/target/replica/output/export
+    key, a bucket key of any case (``Bucket``, ``bucketName``, ``OutputBucketName``)
+    whose path also names a destination, log, delivery, action or storage, and keys
+    that always name a destination bucket (``TargetBucket``, ``S3Bucket`` …).
+    Source and input parameters, and ``Delete`` entries, are not destinations.
     """
     for path, key, value in _walk(params, shape):
         if _REGION_KEY.search(key):
@@ -794,7 +897,7 @@ def _destinations(params: Mapping[str, Any], shape: Any) -> Iterator[tuple[str, 
             (value.startswith(("arn:", "s3://")) and _DESTINATION_PATH.search(path))
             or _regional_data_arn(value)
             or key.lower() in _BUCKET_KEYS
-            or (key in ("Bucket", "BucketName") and _DESTINATION_PATH.search(path))
+            or (_BUCKET_KEY.search(key) and _BUCKET_DESTINATION.search(path))
         ):
             yield path, value
 
@@ -819,8 +922,12 @@ def _may_name_destinations(model: Any) -> bool:
     if hit is not None:
         return hit
     seen: set[str] = set()
+    # The call's own target (PutItem's TableName), when it is the only target
+    # key at the top: on_params checks it already.
+    own = [k for k in _TARGET_KEYS if k in model.input_shape.members] if model.input_shape else []
+    target = own[0] if len(own) == 1 else None
 
-    def visit(shape: Any) -> bool:
+    def visit(shape: Any, top: bool) -> bool:
         # botocore builds a new shape object per reference: dedupe by name
         # (recursive shapes such as DynamoDB's AttributeValue).
         if shape is None or shape.name in seen:
@@ -829,21 +936,24 @@ def _may_name_destinations(model: Any) -> bool:
         kind = shape.type_name
         if kind == "structure":
             for name, member in shape.members.items():
-                if _SOURCE_KEY.search(name) or name == "Delete":
+                if _SOURCE_KEY.search(name) or name == "Delete" or (top and name == target):
                     continue
                 if (
                     _REGION_KEY.search(name)
                     or name.lower() in _BUCKET_KEYS
                     or _DESTINATION_PATH.search(name)
                     or _ARN_MEMBER.search(name)
-                    or visit(member)
+                    # a nested bucket (its path may name a destination); S3's own
+                    # top-level ``Bucket`` is the call's target, checked already
+                    or (_BUCKET_KEY.search(name) and not (top and name == "Bucket"))
+                    or visit(member, False)
                 ):
                     return True
         elif kind == "list":
-            return visit(shape.member)
+            return visit(shape.member, False)
         return False  # maps are not walked: their keys are the caller's
 
-    result = visit(model.input_shape)
+    result = visit(model.input_shape, True)
     _shape_memo[key] = result
     return result
 
@@ -865,6 +975,7 @@ class _ClientHooks:
         # requests go (the host's region for AWS endpoints, else the signing region).
         self.scope = _scope(client)
         self._walks: dict[str, bool] = {}
+        self._target_keys: dict[str, tuple[str, ...]] = {}
         is_aws, host_region, _ = _host_region(_host(str(client.meta.endpoint_url)))
         self.region = str(host_region if is_aws and host_region else client.meta.region_name)
         # The region the client was configured with, without FIPS pseudo-region spelling.
@@ -890,7 +1001,7 @@ class _ClientHooks:
             # upload into an existing bucket, so the bucket's region decides.
             operation = "presigned POST"
             context["residency_operation"] = operation
-        if self.service == "dynamodb" and operation.endswith("ExecuteStatement") and _partiql_reads(params):
+        if self.service == "dynamodb" and operation in _PARTIQL and _partiql_reads(params):
             context["residency_read"] = True  # PartiQL SELECTs only: a read, also at before-sign
             return
         if is_read_operation(operation):
@@ -915,7 +1026,11 @@ class _ClientHooks:
         else:
             # Early, before serialisation: the client's own region. The endpoint
             # each attempt really goes to is checked again at before-sign.
-            target = context["residency_target"] = _target(self.service, params)
+            keys = self._target_keys.get(operation)
+            if keys is None:
+                members = model.input_shape.members if model.input_shape else {}
+                keys = self._target_keys[operation] = tuple(k for k in _TARGET_KEYS if k in members)
+            target = context["residency_target"] = _target(self.service, params, keys)
             _report(label, target, self.region, context=context)
             # A queue URL, topic/stream/function ARN in another region than the client's.
             named = _resource_region(target)
@@ -948,6 +1063,7 @@ class _ClientHooks:
         bucket = str(params["Bucket"])
         target = bucket if bucket.startswith("arn:") else f"s3://{bucket}"
         context["residency_target"] = target
+        context["residency_bucket"] = bucket
         entry = region_cache._entries.get((self.scope, bucket))
         if entry is not None and operation != "CreateBucket" and entry[1] >= time.monotonic():
             # Warm cache: a plain bucket name whose region is known.
@@ -977,7 +1093,7 @@ class _ClientHooks:
             _report(label, target, None, unknown_reason=why, context=context)
             return
         for code in regions:
-            _report(label, target, code, context=context)
+            _report_placement(label, target, code, context)
         if len(regions) == 1 and _REGION.match(regions[0]):
             context["residency_region"] = regions[0]
         elif len(regions) == 1:
@@ -1022,7 +1138,7 @@ class _ClientHooks:
         if not regions:
             _report(label, target, None, unknown_reason=why, context=context)
         for code in regions:
-            _report(label, target, code, context=context)
+            _report_placement(label, target, code, context)
 
     # -- before-endpoint-resolution: route S3 writes to the bucket's region ----------------
 
@@ -1033,6 +1149,8 @@ class _ClientHooks:
         if not region or builtins.get("SDK::Endpoint"):
             return
         chosen = builtins.get("AWS::Region")
+        if chosen == region:
+            return  # already the bucket's region
         target = str(context.get("residency_target") or "")
         # A region that is neither ours nor the client's configuration (presigned
         # URLs and POSTs carry no ``client_region``) comes from botocore's S3
@@ -1067,12 +1185,10 @@ class _ClientHooks:
         run after the check: the bucket the request is really built for is
         checked again, before routing and before anything is sent.
         """
-        if not isinstance(params, Mapping):
+        if not (type(params) is dict or isinstance(params, Mapping)):
             return
         bucket = params.get("Bucket")
-        target = str(context.get("residency_target") or "")
-        checked = target[5:] if target.startswith("s3://") else target
-        if not isinstance(bucket, str) or bucket == checked:
+        if not isinstance(bucket, str) or bucket == context.get("residency_bucket"):
             return
         client = self._client()
         if client is None:
@@ -1117,16 +1233,22 @@ class _ClientHooks:
         if self.is_global:
             _report_global(context.get("residency_operation", operation), self.service, context)
             return
-        label = str(operation)
-        target = str(context.get("residency_target") or self.service)
         host = _host(url)
         is_aws, region, why = _host_region(host)
         if self.is_s3 and not is_aws:
             return  # loopback or custom S3 endpoint: the bucket's region decided
         if region is None and why is None:
             region = signing_region
-        hint = None
         wanted = context.get("residency_region")
+        if region is not None and (
+            region == wanted if self.is_s3 else region == self.region and "residency_context" in context
+        ):
+            # The region this call's parameters were already checked for (the
+            # bucket's, or the client's own): decided, and reported, once.
+            return
+        label = str(operation)
+        target = str(context.get("residency_target") or self.service)
+        hint = None
         if self.is_s3 and wanted and region and region != wanted:
             hint = (
                 f"the client would send the request to {region}, not the bucket's region {wanted}; "
