@@ -147,6 +147,27 @@ def _waiver_covers(wanted: str, provider: str, location: Location) -> bool:
     return bool(location.countries) and set(location.countries) <= set(waived.countries)
 
 
+def _named_override(
+    names: frozenset[tuple[str, str]], provider: str, location: Location, *, strict: bool
+) -> str | None:
+    """The ``locations.allow``/``deny`` entry that names ``location``, directly or as its region.
+
+    A region named in ``deny`` also denies every name under it (its zone ids,
+    Local Zones, S3's legacy alias): stricter is always safe. A region named in
+    ``allow`` (``strict``) covers those names only where the data stays in the
+    region's countries, as for waivers.
+    """
+    code = location.code.lower()
+    if (provider, code) in names:
+        return code
+    for member in location.members:
+        if (provider, member.lower()) not in names:
+            continue
+        if not strict or _waiver_covers(member, provider, location):
+            return member.lower()
+    return None
+
+
 @attrs.frozen
 class DataClassRule:
     """The geography for resources whose data-class tag has this value."""
@@ -272,16 +293,19 @@ class Policy:
         loc = location if isinstance(location, Location) else catalog().lookup(provider, location)
         tags = dict(tags or {})
         geo, rule = self.geography_for(tags)
-        key = (provider, loc.code.lower())
         pol = f"(policy '{self.name}')"
         outside: tuple[str, ...] = ()
         status: Status
-        if key in self.deny_locations:
-            status, rule = "denied", f"locations.deny '{provider}:{loc.code}'"
-            reason = f"{loc.label} is denied by name {pol}"
-        elif key in self.allow_locations:
-            status, rule = "allowed", f"locations.allow '{provider}:{loc.code}'"
-            reason = f"{loc.label} is allowed by name {pol}"
+        denied_as = _named_override(self.deny_locations, provider, loc, strict=False)
+        allowed_as = _named_override(self.allow_locations, provider, loc, strict=True)
+        if denied_as is not None:
+            status, rule = "denied", f"locations.deny '{provider}:{denied_as}'"
+            via = "" if denied_as == loc.code.lower() else f" (as part of {denied_as})"
+            reason = f"{loc.label} is denied by name{via} {pol}"
+        elif allowed_as is not None:
+            status, rule = "allowed", f"locations.allow '{provider}:{allowed_as}'"
+            via = "" if allowed_as == loc.code.lower() else f" (as part of {allowed_as})"
+            reason = f"{loc.label} is allowed by name{via} {pol}"
         elif geo.anywhere:
             status = "allowed"
             where = _where(loc.countries) if loc.countries else "an unknown country"

@@ -66,6 +66,16 @@ def record_sends(client: Any) -> list[str]:
     return sent
 
 
+class _Raw:
+    """The raw body of a canned botocore response (for services moto does not serve in that partition)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **kw: Any) -> Iterator[bytes]:
+        yield self.body
+
+
 # --------------------------------------------------------------------------- which clients
 
 
@@ -149,10 +159,13 @@ def test_mock_started_after_and_before_install(aws: None) -> None:
         ("dynamodb", "https://DynamoDB.US-EAST-1.amazonaws.com:443"),
         ("sqs", "https://sqs.us-east-1.amazonaws.com"),
         ("dynamodb", "https://vpce-0123-abcd.dynamodb.us-east-1.vpce.amazonaws.com"),
+        # other partitions' DNS suffixes, read from botocore's partitions data
+        ("dynamodb", "https://dynamodb.us-isof-east-1.csp.hci.ic.gov"),
+        ("sqs", "https://sqs.eu-isoe-west-1.cloud.adc-e.uk"),
     ],
 )
 def test_endpoint_url_naming_an_outside_region(aws: None, service: str, url: str) -> None:
-    """An EU-configured client whose endpoint_url is a US host: nothing is sent."""
+    """An EU-configured client whose endpoint_url is a host outside (or of unknown country): nothing is sent."""
     client = boto3.client(service, region_name=EU, endpoint_url=url)
     sent = record_sends(client)
 
@@ -162,9 +175,23 @@ def test_endpoint_url_naming_an_outside_region(aws: None, service: str, url: str
         else:
             client.create_queue(QueueName="q")
 
-    with residency.guard(policy="eu"), pytest.raises(ResidencyViolation, match="us-east-1"):
+    region = url.split(".")[1].lower()
+    with residency.guard(policy="eu"), pytest.raises(ResidencyViolation, match=region):
         write()
     assert sent == []
+
+
+def test_the_european_sovereign_cloud_is_inside_the_eu(aws: None) -> None:
+    """eusc-de-east-1 (Brandenburg, DE) on its own DNS suffix passes the EU policy."""
+    client = boto3.client("dynamodb", region_name="eusc-de-east-1")
+    sent = record_sends(client)
+    client.meta.events.register_first(
+        "before-send", lambda request, **kw: AWSResponse(request.url, 200, {}, _Raw(b"{}"))
+    )
+    with residency.guard(policy="eu"):
+        client.put_item(TableName="t", Item={"k": {"S": "v"}})
+    assert [u.split("/")[2] for u in sent] == ["dynamodb.eusc-de-east-1.amazonaws.eu"]
+    assert aws_guard._host_region("s3.eusc-de-east-1.amazonaws.eu")[:2] == (True, "eusc-de-east-1")
 
 
 def test_s3_endpoint_url_on_the_us_host_for_an_eu_bucket(buckets: dict[str, str]) -> None:
@@ -891,7 +918,7 @@ def test_a_region_denied_by_name_covers_its_s3_express_zones(aws: None) -> None:
     s3.meta.events.register_first("before-send.s3", lambda request, **kw: AWSResponse(request.url, 200, {}, raw))
     no_dublin = residency.parse_policy({"allow": "EU", "locations": {"deny": ["aws:eu-west-1"]}}, default_name="x")
     with residency.guard(policy=no_dublin):
-        with pytest.raises(ResidencyViolation, match=r"eu-west-1 .* is denied by name"):
+        with pytest.raises(ResidencyViolation, match=r"euw1-az1 .* is denied by name \(as part of eu-west-1\)"):
             s3.put_object(Bucket="b--euw1-az1--x-s3", Key="k", Body=b"x")
         s3.put_object(Bucket="b--euc1-az1--x-s3", Key="k", Body=b"x")
     with residency.guard(policy="eu"):
@@ -950,3 +977,15 @@ def test_partiql_transactions_and_malformed_statement_lists(aws: None) -> None:
     assert not aws_guard._partiql_reads({"Statements": [{"Statement": "SELECT 1"}, ("Statement", "INSERT")]})
     assert not aws_guard._partiql_reads({"Statements": [{"Statement": "SELECT 1"}, {"Statement": None}]})
     assert us.scan(TableName="t")["Count"] == 0
+
+
+def test_every_region_in_botocores_data_is_read_as_a_region() -> None:
+    """Host names and parameters are parsed with one region pattern; botocore's data decides what it must cover."""
+    import botocore.loaders
+
+    data = botocore.loaders.create_loader().load_data("partitions")
+    regions = {r for p in data["partitions"] for r in p["regions"] if not r.endswith("-global")}
+    assert "eusc-de-east-1" in regions
+    assert sorted(r for r in regions if not aws_guard._REGION.match(r)) == []
+    suffixes = {p["outputs"]["dnsSuffix"] for p in data["partitions"]}
+    assert all(f".{s}" in aws_guard._AWS_DOMAINS for s in suffixes)

@@ -238,3 +238,28 @@ def test_policy_error_pickles() -> None:
         err.problem,
         str(err),
     )
+
+
+_NAMED = parse_policy(
+    {
+        "version": 1,
+        "allow": "EU",
+        "locations": {"deny": ["aws:eu-central-1", "gcp:europe-west1"], "allow": ["aws:us-east-1"]},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("provider", "location", "status", "rule"),
+    [
+        ("aws", "euc1-az1", "denied", "locations.deny 'aws:eu-central-1'"),  # a zone id of the denied region
+        ("aws", "euc1-waw1-az1", "denied", "locations.deny 'aws:eu-central-1'"),  # Warsaw Local Zone under it
+        ("gcp", "europe-west1+europe-west4", "denied", "locations.deny 'gcp:europe-west1'"),  # a member is denied
+        ("aws", "", "allowed", "locations.allow 'aws:us-east-1'"),  # S3's empty LocationConstraint is us-east-1
+        ("aws", "use1-az2", "allowed", "locations.allow 'aws:us-east-1'"),
+        ("aws", "use1-lim1-az1", "denied", "geography"),  # Lima is not the allowed US region
+    ],
+)
+def test_named_overrides_reach_the_names_under_a_region(provider: str, location: str, status: str, rule: str) -> None:
+    d = _NAMED.check(provider, location)
+    assert (d.status, d.rule) == (status, rule)

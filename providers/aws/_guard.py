@@ -162,9 +162,28 @@ _GLOBAL_SERVICES = frozenset(
     }
 )
 
-_REGION = re.compile(r"^[a-z]{2}(?:-(?:gov|iso|isob|isoe|isof))?-[a-z]+-\d+$")
+_REGION = re.compile(r"^(?:[a-z]{2}(?:-(?:gov|iso|isob|isoe|isof))?|eusc-[a-z]{2})-[a-z]+-\d+$")
 _DIRECTORY_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*--(?P<zone>[a-z0-9-]+)--x-s3$")
-_AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
+
+
+def _aws_domains() -> tuple[str, ...]:
+    """Every partition's DNS suffixes, from botocore's own data (a new partition is covered when it ships)."""
+    known = {".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov"}
+    try:
+        import botocore.loaders
+
+        data = botocore.loaders.create_loader().load_data("partitions")
+        for part in data.get("partitions", []):
+            outputs = part.get("outputs", {})
+            for key in ("dnsSuffix", "dualStackDnsSuffix"):
+                if isinstance(outputs.get(key), str) and outputs[key]:
+                    known.add("." + outputs[key].lower().lstrip("."))
+    except Exception:  # an old botocore without the file keeps the built-in list
+        pass
+    return tuple(sorted(known, key=len, reverse=True))
+
+
+_AWS_DOMAINS = _aws_domains()
 # Parameter keys whose string value names a region data is written to.
 _REGION_KEY = re.compile(r"region(?:name)?(?:s|list)?$", re.IGNORECASE)
 _DESTINATION_PATH = re.compile(
@@ -472,23 +491,6 @@ def _report(
         if context is not None:
             context["residency_blocked"] = True
         raise first
-
-
-def _report_placement(label: str, target: str, code: str, context: dict[str, Any]) -> None:
-    """:func:`_report` for a region, or for an S3 Express zone and the region it belongs to.
-
-    A ``locations.deny`` naming a region covers its zones: the policy decides a
-    zone by its own code, so the region is reported too when a guard's policy
-    denies it by name.
-    """
-    _report(label, target, code, context=context)
-    if _REGION.match(code):
-        return
-    from residency._catalog import lookup_location
-
-    for region in lookup_location(_PROVIDER, code).members:
-        if any(g.decide(_PROVIDER, region, target=target).rule.startswith("locations.deny") for g in _guards):
-            _report(label, target, region, context=context)
 
 
 def _aliases(target: str) -> tuple[str, ...]:
@@ -1093,7 +1095,7 @@ class _ClientHooks:
             _report(label, target, None, unknown_reason=why, context=context)
             return
         for code in regions:
-            _report_placement(label, target, code, context)
+            _report(label, target, code, context=context)
         if len(regions) == 1 and _REGION.match(regions[0]):
             context["residency_region"] = regions[0]
         elif len(regions) == 1:
@@ -1138,7 +1140,7 @@ class _ClientHooks:
         if not regions:
             _report(label, target, None, unknown_reason=why, context=context)
         for code in regions:
-            _report_placement(label, target, code, context)
+            _report(label, target, code, context=context)
 
     # -- before-endpoint-resolution: route S3 writes to the bucket's region ----------------
 
