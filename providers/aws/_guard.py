@@ -983,6 +983,10 @@ class _ClientHooks:
         # The region the client was configured with, without FIPS pseudo-region spelling.
         configured = str(client.meta.region_name or "")
         self.configured_region = configured.removeprefix("fips-").removesuffix("-fips")
+        # Requests to the client's own AWS endpoint go to ``self.region``: the
+        # region this call was already checked for at provide-client-params.
+        own = str(client.meta.endpoint_url).rstrip("/") + "/"
+        self._own_url = own if is_aws and host_region == self.region and not self.is_s3 else None
 
     def _may_walk(self, model: Any) -> bool:
         walk = self._walks[model.name] = _may_name_destinations(model)
@@ -1039,7 +1043,7 @@ class _ClientHooks:
             if named and named != self.region:
                 _report(label, target, named, context=context)
             items = params.get("RequestItems")
-            if isinstance(items, Mapping):
+            if items is not None and isinstance(items, Mapping):
                 # DynamoDB BatchWriteItem: tables named by ARN (map keys, not walked below).
                 for table in items:
                     named = _resource_region(table) if isinstance(table, str) else None
@@ -1215,7 +1219,10 @@ class _ClientHooks:
             # from the source region. It is never sent from here; the call is
             # checked on its own request.
             return
-        if is_read_operation(operation_name):
+        own = self._own_url
+        if own is not None and "residency_context" in context and request.url.startswith(own):
+            return  # this client's own endpoint: its region was checked with the parameters
+        if "residency_operation" not in context and is_read_operation(operation_name):
             if not (self.is_s3 and context.get("is_presign_request") and request.method in ("PUT", "POST")):
                 return
             # generate_presigned_url("get_object", HttpMethod="PUT") is an upload URL.
