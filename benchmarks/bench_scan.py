@@ -19,23 +19,23 @@ What it does:
 4. reports requests sent to the server, wall time, peak RSS (``wait4``) and
    precision/recall of the flagged buckets against the seeded truth.
 
-Last run (moto 5.2.5, c7n from PyPI in /tmp/c7n-venv, one machine, 5,000 buckets, 1,500 outside the EU)::
+Last run (2026-12-02, moto 5.2.5, c7n 0.9.53 from PyPI in /tmp/c7n-venv, one machine, 5,000 buckets,
+1,500 outside the EU)::
 
     | tool                                         | requests | wall (s) | peak RSS (MiB) | precision | recall |
     |----------------------------------------------|---------:|---------:|---------------:|----------:|-------:|
-    | residency scan aws --s3-replication off      |       21 |     8.55 |             82 |     1.000 |  1.000 |
-    | residency scan aws (default: needed)         |     3521 |    18.19 |             84 |     1.000 |  1.000 |
-    | residency scan aws --s3-replication all      |     5021 |    24.02 |             86 |     1.000 |  1.000 |
-    | custodian run (c7n)                          |    50002 |    97.76 |             98 |     1.000 |  1.000 |
+    | residency scan aws --s3-replication off      |       22 |     3.69 |             80 |     1.000 |  1.000 |
+    | residency scan aws (default: needed)         |     3522 |    10.50 |             83 |     1.000 |  1.000 |
+    | residency scan aws --s3-replication all      |     5022 |    13.95 |             87 |     1.000 |  1.000 |
+    | custodian run (c7n)                          |    50002 |   119.06 |             98 |     1.000 |  1.000 |
 
 This c7n release sends ten requests per bucket (location, tagging, ACL, policy,
 versioning, website, logging, notification, lifecycle, replication). With
 ``off`` the requests are: STS 1, DescribeRegions 1, ListBuckets 1,
 ListBuckets(BucketRegion) 9 (one per scanned region), tagging API 9, and — since
 S3 Control is now reached on a loopback endpoint — ListMultiRegionAccessPoints 1:
-22 (the table above predates that last one; a 300-bucket check run gives 22 /
-232 / 322 for off / needed / all). Peak RSS at 1,000 / 20,000 buckets:
-81 / 100 MiB (off), 83 / 120 MiB (needed); findings are spooled to disk, what
+22, whatever the number of buckets. Peak RSS at 1,000 / 20,000 buckets:
+81 / 102 MiB (off), 81 / 120 MiB (needed); findings are spooled to disk, what
 grows is the bucket name -> region map and botocore's parse of the one
 unfiltered ListBuckets page (moto answers it in one page; AWS pages at 10,000).
 """
