@@ -24,18 +24,19 @@ that blocks.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from ._catalog import Location
 from ._errors import ProviderError, ResidencyViolation
 from ._policy import Decision, Policy, load_policy
 from ._registry import PROVIDER_SDKS, load_provider
 
-__all__ = ["Guard", "Mode", "active_guards", "guard"]
+__all__ = ["Guard", "Mode", "active_guards", "guard", "strict_json"]
 
 Mode = Literal["enforce", "audit"]
 logger = logging.getLogger("residency")
@@ -269,3 +270,30 @@ def guard(
     is trusted, in seconds.
     """
     return Guard(policy, mode=mode, on_violation=on_violation, providers=providers, cache_ttl=cache_ttl)
+
+
+def strict_json(text: str | bytes, error: type[ValueError] = ValueError) -> Any:
+    """Parse a request body the way a guard must: a key given twice is refused.
+
+    Which of two ``"location"`` keys a cloud API honours is not defined, so a
+    guard that read one while the service used the other could be walked
+    around; ``error`` (the provider's fail-closed exception) is raised instead.
+    Malformed JSON raises :class:`ValueError` as :func:`json.loads` does.
+
+    >>> strict_json('{"location": "westeurope"}')
+    {'location': 'westeurope'}
+    >>> strict_json('{"location": "westeurope", "location": "eastus"}')
+    Traceback (most recent call last):
+    ...
+    ValueError: the body repeats the key 'location' (which one the service uses is not defined)
+    """
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise error(f"the body repeats the key {key!r} (which one the service uses is not defined)")
+            out[key] = value
+        return out
+
+    return json.loads(text, object_pairs_hook=pairs)

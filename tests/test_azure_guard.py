@@ -731,7 +731,7 @@ def test_stream_and_iterable_bodies_are_read_checked_and_still_sent(arm: FakeArm
 @pytest.mark.parametrize(
     ("content", "why"),
     [
-        (b'{"location": "westeurope", "location": "eastus"}', "twice"),
+        (b'{"location": "westeurope", "location": "eastus"}', "repeats the key 'location'"),
         (b'\xef\xbb\xbf{"location": "eastus"}', "eastus"),
         (b"location=eastus", "not JSON"),
     ],

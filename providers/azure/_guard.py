@@ -119,6 +119,7 @@ import attrs
 from azure.core.pipeline import AsyncPipeline, Pipeline
 
 from residency._catalog import lookup_location
+from residency._guard import strict_json
 
 from ._accounts import (
     AccountCache,
@@ -464,15 +465,6 @@ class _BodyError(ValueError):
     """The body of a management write cannot be read: the write fails closed."""
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _BodyError(f"the body has the key {k!r} twice (which one ARM uses is not defined)")
-        out[k] = v
-    return out
-
-
 def _raw_body(request: Any) -> tuple[Any, bool]:
     """``(body, is_rest_request)``: what will be sent, without copying it."""
     if "_data" in getattr(request, "__dict__", {}) and hasattr(type(request), "content"):
@@ -525,7 +517,7 @@ def _read_body(request: Any) -> Any:
     if not text:
         return None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        return strict_json(text, _BodyError)
     except _BodyError:
         raise
     except ValueError as exc:

@@ -103,7 +103,6 @@ import functools
 import gc
 import gzip
 import inspect
-import json
 import os
 import re
 import threading
@@ -125,6 +124,7 @@ import google.cloud.storage.transfer_manager as gcs_transfer
 import requests
 
 from residency._catalog import Location, catalog, lookup_location
+from residency._guard import strict_json
 
 __all__ = [
     "LOOKUP_TIMEOUT",
@@ -186,15 +186,6 @@ class _Unreadable(ValueError):
     """A request body the guard cannot read with certainty (so the write fails closed)."""
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Unreadable(f"the JSON body repeats the key {key!r}")
-        out[key] = value
-    return out
-
-
 def _raw(body: Any) -> bytes | None:
     """The body's bytes, or ``None`` for a stream the guard cannot read without consuming it."""
     if body is None:
@@ -218,7 +209,7 @@ def _json_body(body: Any, *, strict: bool = False) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        parsed = json.loads(raw, object_pairs_hook=_no_duplicates)
+        parsed = strict_json(raw, _Unreadable)
     except _Unreadable:
         if strict:
             raise
