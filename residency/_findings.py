@@ -69,7 +69,9 @@ class Finding:
     the policy rule that decided (``geography``, ``data-class 'health'``,
     ``waiver 'legacy'``, ``unknown_locations: deny``, ``unreadable``) and is
     the rule id in SARIF. ``error`` is set only on ``unknown`` findings: what
-    could not be read, and why.
+    could not be read, and why; ``scope_gap`` marks an ``unknown`` finding that
+    stands for a whole scope the scan could not read (a region or service, an
+    account, a subscription, a project) rather than for one resource.
     """
 
     provider: str
@@ -90,6 +92,7 @@ class Finding:
     waiver: str | None = None
     expires: dt.date | None = None
     error: str | None = None
+    scope_gap: bool = False
 
     def __repr__(self) -> str:
         where = ",".join(loc.code for loc in self.locations) or "?"
@@ -236,8 +239,9 @@ def unreadable(
     tags: Mapping[str, str] | None = None,
     name: str = "",
     placements: Sequence[str] = (),
+    scope_gap: bool = False,
 ) -> Finding:
-    """An ``unknown`` finding: something the scan could not read, and why."""
+    """An ``unknown`` finding: something the scan could not read, and why (``scope_gap``: a whole scope)."""
     locs = [catalog().lookup(provider, p) for p in placements]
     return Finding(
         provider=provider,
@@ -256,4 +260,5 @@ def unreadable(
         rule="unreadable",
         policy=policy,
         error=error,
+        scope_gap=scope_gap,
     )

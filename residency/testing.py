@@ -119,23 +119,6 @@ def _describe(finding: Any) -> str:
     return f"- {ident}{account} in {where} [{finding.status}]: {finding.reason}"
 
 
-# Findings that stand for a whole scope the scan could not read (an opt-in
-# region, an account whose role cannot be assumed), not for one resource.
-_SCOPE_TYPES = frozenset({"region", "regions", "account", "Microsoft.Resources/subscriptions"})
-
-
-def _is_scope_gap(finding: Any) -> bool:
-    """Whether an ``unknown`` finding is a gap in the scan's scope rather than a resource."""
-    if not getattr(finding, "error", None):
-        return False
-    rid = str(finding.resource_id)
-    return (
-        finding.resource_type in _SCOPE_TYPES
-        or rid.endswith(":*")
-        or (rid.startswith("projects/") and "/" not in rid[9:])
-    )
-
-
 def assert_resident(
     policy: str | Policy = "eu",
     provider: str = "aws",
@@ -168,9 +151,7 @@ def assert_resident(
         endpoint_url=endpoint_url,
         progress=progress,
     )
-    offenders = [
-        f for f in result.findings if f.status == "violation" or (f.status == "unknown" and not _is_scope_gap(f))
-    ]
+    offenders = [f for f in result.findings if f.status == "violation" or (f.status == "unknown" and not f.scope_gap)]
     gaps = list(result.gaps)
     if not offenders and not (gaps and fail_on_gaps):
         return result

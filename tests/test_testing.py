@@ -79,6 +79,7 @@ class _Finding:
     reason: str
     tags: dict[str, str] = attrs.field(factory=dict)
     error: str | None = None
+    scope_gap: bool = False
 
 
 @attrs.frozen
@@ -165,6 +166,7 @@ def test_an_unreadable_scope_is_a_gap_an_unreadable_resource_an_offender(fake_sc
             _finding("arn:aws:ec2:eu-central-2:123456789012:*", "eu-central-2", "unknown", "could not be read"),
             resource_type="region",
             error="opt-in region not enabled",
+            scope_gap=True,
         )
     )
     result.gaps.append("aws 123456789012/eu-central-2 ec2: opt-in region not enabled")

@@ -284,6 +284,7 @@ class _Scanner:
             policy=self.policy.name,
             placements=[region] if region else [],
             name=f"{what} in {scope}",
+            scope_gap=True,
         )
 
     def item_gap(
@@ -407,6 +408,7 @@ class _Scanner:
                 resource_id=f"arn:aws:organizations::{self._caller}:account/{acct.id}",
                 error=f"cannot assume {role}: {_why(exc)}",
                 policy=self.policy.name,
+                scope_gap=True,
             )
         core = botocore.session.get_session()
         core._credentials = RefreshableCredentials.create_from_metadata(

@@ -486,6 +486,7 @@ def scan(context: Any) -> Iterator[Finding]:
                     resource_id=f"/subscriptions/{sub}",
                     error=f"listing resources failed: {type(got).__name__}: {_short(got)}",
                     policy=policy.name,
+                    scope_gap=True,
                 )
                 continue
             yield from _evaluate_subscription(

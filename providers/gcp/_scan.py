@@ -240,6 +240,7 @@ class _Scanner:
             resource_id=f"projects/{project}" if project else what,
             error=str(exc),
             policy=self.policy.name,
+            scope_gap=bool(project),
         )
 
     def projects(self) -> list[str]:
