@@ -23,6 +23,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from moto import mock_aws
 from residency.providers.aws import _guard as aws_guard
+from residency.providers.aws._regions import REGION
 
 import residency
 from residency import ResidencyViolation
@@ -986,6 +987,6 @@ def test_every_region_in_botocores_data_is_read_as_a_region() -> None:
     data = botocore.loaders.create_loader().load_data("partitions")
     regions = {r for p in data["partitions"] for r in p["regions"] if not r.endswith("-global")}
     assert "eusc-de-east-1" in regions
-    assert sorted(r for r in regions if not aws_guard._REGION.match(r)) == []
+    assert sorted(r for r in regions if not REGION.match(r)) == []
     suffixes = {p["outputs"]["dnsSuffix"] for p in data["partitions"]}
     assert all(f".{s}" in aws_guard._AWS_DOMAINS for s in suffixes)

@@ -771,6 +771,17 @@ def test_bad_input_is_a_provider_error_before_any_scan(
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("region", ["eusc-de-east-1", "us-gov-west-1", "us-isof-south-1", "cn-north-1"])
+def test_every_partitions_region_codes_are_accepted(region: str) -> None:
+    """The shape check is the guard's: the European Sovereign Cloud's eusc-de-east-1 is a region code."""
+    from residency._scan import make_context
+    from residency.providers.aws._scan import check_request
+
+    ctx = make_context("aws", "eu", regions=[region.upper()])
+    check_request(ctx)
+    assert ctx.regions == (region,)
+
+
 def test_region_codes_are_normalised(reset_moto_server: str) -> None:
     _bucket(reset_moto_server, "upper-case", "eu-west-1")
     result = run_scan("aws", "eu", regions=["EU-West-1 ", "eu-west-1"], endpoint_url=reset_moto_server, services=["s3"])

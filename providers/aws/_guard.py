@@ -100,6 +100,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from residency._errors import ResidencyViolation
 
+from ._regions import REGION
+
 __all__ = [
     "RegionCache",
     "bucket_location",
@@ -162,7 +164,6 @@ _GLOBAL_SERVICES = frozenset(
     }
 )
 
-_REGION = re.compile(r"^(?:[a-z]{2}(?:-(?:gov|iso|isob|isoe|isof))?|eusc-[a-z]{2})-[a-z]+-\d+$")
 _DIRECTORY_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*--(?P<zone>[a-z0-9-]+)--x-s3$")
 
 
@@ -368,9 +369,10 @@ def _watch_session(session: Any) -> None:
     _sessions.add(session)
 
 
-def _unwatch(session: Any) -> None:
-    session.unregister("creating-client-class", unique_id=f"{_UID}-class")
-    session.unregister("creating-client-class", _on_creating_client_class)
+def _unwatch(emitter: Any) -> None:
+    """Remove our class handler from a session or a client's emitter (by id, and as copied without one)."""
+    emitter.unregister("creating-client-class", unique_id=f"{_UID}-class")
+    emitter.unregister("creating-client-class", _on_creating_client_class)
 
 
 class _GuardedClient:
@@ -420,9 +422,7 @@ def _detach(client: Any) -> None:
     events = client.meta.events
     for event, suffix in _EVENTS:
         events.unregister(event, unique_id=f"{_UID}-{suffix}")
-    # Copied from its session's emitter when the client was created.
-    events.unregister("creating-client-class", unique_id=f"{_UID}-class")
-    events.unregister("creating-client-class", _on_creating_client_class)
+    _unwatch(events)  # copied from its session's emitter when the client was created
 
 
 # --------------------------------------------------------------------------- reporting
@@ -625,9 +625,9 @@ def _host_region(host: str) -> tuple[bool, str | None, str | None]:
     # From the right: in virtual-hosted style the leftmost label is the bucket,
     # and a bucket may be named like a region.
     for i, label in reversed(list(enumerate(labels))):
-        if _REGION.match(label) and i > 0:
+        if REGION.match(label) and i > 0:
             return True, label, None
-        if label.startswith("s3-") and _REGION.match(label[3:]):
+        if label.startswith("s3-") and REGION.match(label[3:]):
             return True, label[3:], None
         if label in ("s3-external-1",):
             return True, "us-east-1", None
@@ -637,7 +637,7 @@ def _host_region(host: str) -> tuple[bool, str | None, str | None]:
             return True, None, "a multi-region access point endpoint may send the body to any of its regions"
         if label == "endpoint" and labels[i + 1 : i + 2] == ["events"]:
             return True, None, "an EventBridge global endpoint fails events over to its secondary region"
-        if label == "queue" and i > 0 and _REGION.match(labels[i - 1]):
+        if label == "queue" and i > 0 and REGION.match(labels[i - 1]):
             return True, labels[i - 1], None  # legacy SQS queue URL: <region>.queue.amazonaws.com
         if label == "s3" or label.startswith(("s3-", "s3.")):
             break  # left of the S3 service label is the bucket (virtual-hosted style), not a region
@@ -893,7 +893,7 @@ def _destinations(params: Mapping[str, Any], shape: Any) -> Iterator[tuple[str, 
     for path, key, value in _walk(params, shape):
         if _REGION_KEY.search(key):
             region = value.strip().lower()  # "US-EAST-1" must not slip past the pattern
-            if _REGION.match(region):
+            if REGION.match(region):
                 yield path, region
         elif (
             (value.startswith(("arn:", "s3://")) and _DESTINATION_PATH.search(path))
@@ -1015,7 +1015,7 @@ class _ClientHooks:
                 # A presigned URL's method can be changed (HttpMethod="PUT"):
                 # point it at the bucket's own region like a write.
                 regions, _ = bucket_location(client, params["Bucket"])
-                if len(regions) == 1 and _REGION.match(regions[0]):
+                if len(regions) == 1 and REGION.match(regions[0]):
                     context["residency_region"] = regions[0]
             return
         label = f"{operation} (presigned URL)" if presign and operation != "presigned POST" else operation
@@ -1100,7 +1100,7 @@ class _ClientHooks:
             return
         for code in regions:
             _report(label, target, code, context=context)
-        if len(regions) == 1 and _REGION.match(regions[0]):
+        if len(regions) == 1 and REGION.match(regions[0]):
             context["residency_region"] = regions[0]
         elif len(regions) == 1:
             member = self._zone_region(regions[0])
@@ -1118,10 +1118,10 @@ class _ClientHooks:
         base = context.get("residency_target", self.service)
         target = f"{base} ({path})"
         parsed = _parse_arn(value)
-        named = value if _REGION.match(value) else parsed[1] if parsed else None
+        named = value if REGION.match(value) else parsed[1] if parsed else None
         if named and named == self.region and not self.is_s3:
             return  # the client's own region, reported for this call already
-        if _REGION.match(value):
+        if REGION.match(value):
             _report(label, target, value, context=context)
             return
         if parsed is None:

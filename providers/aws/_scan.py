@@ -76,6 +76,8 @@ from residency._errors import ProviderError
 from residency._findings import Finding, evaluate, unreadable
 from residency._scan import ScanContext
 
+from ._regions import REGION
+
 __all__ = ["SERVICES", "scan"]
 
 #: services a scan can cover (``--services``); ``tagging`` is the any-resource sweep
@@ -90,7 +92,6 @@ _BARE_TYPES = {"sns": "topic", "sqs": "queue"}
 _ARN = re.compile(
     r"^arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.*)$"
 )
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
 _NO_REPLICATION = {"ReplicationConfigurationNotFoundError", "NoSuchReplicationConfiguration"}
@@ -177,7 +178,7 @@ def check_request(ctx: ScanContext) -> None:
             raise ProviderError("--regions: no region given")
         known = [loc.code for loc in catalog().locations("aws") if loc.kind == "region"]
         for r in regions:
-            if not _REGION.match(r):
+            if not REGION.match(r):
                 raise ProviderError(f"--regions: {r!r} is not an AWS region code{_did_you_mean(r, known)}")
         ctx.regions = regions
     if ctx.accounts is not None:
@@ -329,8 +330,9 @@ class _Scanner:
             raise ProviderError(f"AWS profile {profile!r} not found in the AWS config files") from None
         endpoint = self.ctx.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         home = base.region_name or "us-east-1"
-        self._base, self._home, self._endpoint = base, home, endpoint
-        probe = _Account("?", base, self.config, endpoint)
+        self._home = home
+        # the caller's own clients (STS for AssumeRole into every member, EC2 for its regions)
+        self._probe = probe = _Account("?", base, self.config, endpoint)
         try:
             caller = probe.client("sts", home).get_caller_identity()["Account"]
         except NoCredentialsError:
@@ -339,7 +341,7 @@ class _Scanner:
             ) from None
         except (ClientError, BotoCoreError) as exc:
             raise ProviderError(f"AWS credentials could not be used: {_why(exc)}") from None
-        self._caller = caller
+        self._caller = probe.id = caller
         self._check_regions(probe)
         targets: list[str] = list(self.ctx.accounts or [])
         if self.ctx.org:
@@ -361,7 +363,7 @@ class _Scanner:
             targets = [caller]
         out: list[_Account] = []
         for acct_id in dict.fromkeys(targets):
-            out.append(_Account(acct_id, base if acct_id == caller else None, self.config, endpoint))
+            out.append(probe if acct_id == caller else _Account(acct_id, None, self.config, endpoint))
         return out
 
     def _check_regions(self, probe: _Account) -> None:
@@ -385,7 +387,7 @@ class _Scanner:
         if acct.session is not None:
             return None
         role = f"arn:aws:iam::{acct.id}:role/{self.ctx.role_name}"
-        sts = _Account(self._caller, self._base, self.config, self._endpoint).client("sts", self._home)
+        sts = self._probe.client("sts", self._home)
 
         def fetch() -> dict[str, str]:
             c = sts.assume_role(RoleArn=role, RoleSessionName="eu-residency-scan")["Credentials"]
