@@ -30,6 +30,7 @@ from residency.providers.aws import _guard as aws_guard
 
 import residency
 from residency import ResidencyViolation
+from residency._net import is_loopback
 
 EU = "eu-west-1"
 US = "us-east-1"
@@ -711,8 +712,8 @@ def test_host_parsing() -> None:
         "S3 Transfer Acceleration sends the body through edge locations worldwide",
     )
     assert h("127.0.0.1") == (False, None, None)
-    assert aws_guard._is_loopback("127.0.0.1")
-    assert aws_guard._is_loopback("localhost")
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("localhost")
 
 
 def test_presigned_read_with_a_write_method_is_a_write(buckets: dict[str, str]) -> None:

@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import ipaddress
 import logging
 import re
 import sys
@@ -604,15 +603,6 @@ def _ttl() -> float:
 
 
 # --------------------------------------------------------------------------- endpoints
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @functools.lru_cache(maxsize=4096)

@@ -104,12 +104,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import ipaddress
 import json
 import os
 import posixpath
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -120,6 +118,7 @@ from azure.core.pipeline import AsyncPipeline, Pipeline
 
 from residency._catalog import lookup_location
 from residency._guard import strict_json
+from residency._net import is_loopback
 
 from ._accounts import (
     AccountCache,
@@ -359,20 +358,6 @@ def installed_guards() -> tuple[Any, ...]:
 # --------------------------------------------------------------------------- classification
 
 
-def _is_loopback(host: str) -> bool:
-    """This machine: ``localhost`` names, loopback and unspecified addresses in any spelling (``127.1``)."""
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        try:  # the forms the resolver also accepts: 127.1, 2130706433, 0x7f.1
-            ip = ipaddress.ip_address(socket.inet_ntoa(socket.inet_aton(host)))
-        except (OSError, ValueError):
-            return False
-    return ip.is_loopback or ip.is_unspecified
-
-
 def _is_mgmt_host(host: str) -> bool:
     return host in _MGMT_HOSTS or any(host.endswith("." + h) for h in _MGMT_HOSTS)
 
@@ -450,7 +435,7 @@ def _is_management(pipeline: Any, host: str, path: str, query: Mapping[str, str]
     if _is_mgmt_host(host):
         return True
     arm_path = path.lower() == "/subscriptions" or path.lower().startswith(_ARM_ROOTS)
-    return arm_path and (_mgmt_pipeline(pipeline) or (_is_loopback(host) and "api-version" in query))
+    return arm_path and (_mgmt_pipeline(pipeline) or (is_loopback(host) and "api-version" in query))
 
 
 def _is_mgmt_write(method: str) -> bool:
@@ -1198,7 +1183,7 @@ def check_request(pipeline: Any, request: Any, loop: asyncio.AbstractEventLoop |
         account, service = m.group("account"), m.group("service")
     elif not storage and _IDENTITY_PATH.search(path):
         return
-    elif _is_loopback(host):
+    elif is_loopback(host):
         emulator = True
         hm = _EMULATOR_HOST.match(host)
         if hm:

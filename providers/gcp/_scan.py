@@ -43,7 +43,6 @@ notes.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -59,6 +58,7 @@ from google.auth.transport.requests import AuthorizedSession
 from residency._catalog import Location
 from residency._errors import ProviderError
 from residency._findings import Finding, evaluate, unreadable
+from residency._net import is_loopback
 from residency._scan import ScanContext
 
 from ._guard import location_from_metadata, region_of
@@ -89,13 +89,7 @@ class _HttpError(Exception):
 def _is_loopback(url: str | None) -> bool:
     if not url:
         return False
-    host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(url if "://" in url else "http://" + url).hostname or "")
 
 
 @attrs.define
