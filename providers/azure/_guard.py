@@ -236,15 +236,12 @@ _GEO_MARKERS: Mapping[str, frozenset[str]] = {
     "storagetype": frozenset({"georedundant"}),
 }
 _DEPLOYMENT_TYPES = frozenset({"microsoft.resources/deployments", "microsoft.resources/deploymentstacks"})
-_STORAGE_ACCOUNT_PATH = re.compile(
-    r"/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.storage/storageaccounts/(?P<name>[^/]+)"
-    r"(?P<rest>/.*)?$",
-    re.IGNORECASE,
-)
 _STORAGE_ACCOUNT_ID = re.compile(
     r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.storage/storageaccounts/(?P<name>[^/]+)",
     re.IGNORECASE,
 )
+#: a request path on a storage account: the account's id, then what below it (``rest``)
+_STORAGE_ACCOUNT_PATH = re.compile(_STORAGE_ACCOUNT_ID.pattern + r"(?P<rest>/.*)?$", re.IGNORECASE)
 _ARM_ID = re.compile(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/[^/]+/[^/]+/[^/]+", re.IGNORECASE)
 _RG_ID = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)", re.IGNORECASE)
 #: api-version of a location ``GET`` per provider (a request to the same provider uses its own)
@@ -638,15 +635,20 @@ class _Checks:
         else:
             self.location(pair, hint=f"{why} keeps a copy in {pair}, the pair of {location}")
 
-    def account(self, name: str, role: str, *, emulator: bool = False) -> AccountLocations | None:
-        """Check a storage account's primary and secondary location; its locations, if known."""
+    def account(self, name: str, role: str | None, *, emulator: bool = False) -> AccountLocations | None:
+        """Check a storage account's primary and secondary location; its locations, if known.
+
+        ``role`` names the account in the hints (``"destination storage account"``);
+        ``None`` when the write goes to the account itself (a data-plane write, a SAS).
+        """
         found = _account_locations(name, self.call.credential(), self.guards, emulator=emulator)
         if isinstance(found, str):
             self.unknown(found)
             return None
-        self.location(found.primary, hint=f"{found.primary} is where {role} {name!r} stores data")
+        who = f"{role} {name!r}" if role else repr(name)
+        self.location(found.primary, hint=f"{found.primary} is where {who} stores data" if role else None)
         if found.secondary:
-            self.location(found.secondary, hint=f"{found.secondary} is the geo-redundant secondary of {role} {name!r}")
+            self.location(found.secondary, hint=f"{found.secondary} is the geo-redundant secondary of {who}")
         return found
 
     def resource_location(self, resource_id: str, api_version: str | None = None) -> str | None:
@@ -1201,14 +1203,7 @@ def check_request(pipeline: Any, request: Any, loop: asyncio.AbstractEventLoop |
     else:
         return
     operation = f"{method} {service}" + (f" comp={comp}" if comp else "")
-    checks = _Checks(guards, operation, _clean_url(url), call)
-    found = _account_locations(account, call.credential(), guards, emulator=emulator)
-    if isinstance(found, str):
-        checks.unknown(found)
-        return
-    checks.location(found.primary)
-    if found.secondary:
-        checks.location(found.secondary, hint=f"{found.secondary} is the geo-redundant secondary of {account!r}")
+    _Checks(guards, operation, _clean_url(url), call).account(account, None, emulator=emulator)
 
 
 # --------------------------------------------------------------------------- SAS
@@ -1219,14 +1214,7 @@ def _check_sas(kind: str, account: str, permission: object, resource: str) -> No
     if not guards or not _sas_writes(permission):
         return
     operation = f"generate {kind} SAS with permission {str(permission) or '(stored policy)'!r}"
-    checks = _Checks(guards, operation, resource, _Call(None, ""))
-    found = _account_locations(account, None, guards)
-    if isinstance(found, str):
-        checks.unknown(found)
-        return
-    checks.location(found.primary)
-    if found.secondary:
-        checks.location(found.secondary, hint=f"{found.secondary} is the geo-redundant secondary of {account!r}")
+    _Checks(guards, operation, resource, _Call(None, "")).account(account, None)
 
 
 def _sas_wrappers() -> Iterator[tuple[type[Any], str, Callable[..., Any]]]:
