@@ -279,36 +279,35 @@ def _list_subscription(
 
 
 def _graph_rows(credential: Any, subs: list[str], client_kwargs: Mapping[str, Any]) -> Iterator[Resource]:
+    """One Resource Graph query over ``subs`` (at most ``_GRAPH_BATCH``), every page of it."""
     from azure.mgmt.resourcegraph import ResourceGraphClient
     from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
     client = ResourceGraphClient(credential, **client_kwargs)
-    for i in range(0, len(subs), _GRAPH_BATCH):
-        batch = subs[i : i + _GRAPH_BATCH]
-        token: str | None = None
-        while True:
-            options = QueryRequestOptions(top=1000, skip_token=token, result_format="objectArray")
-            page = client.resources(QueryRequest(subscriptions=batch, query=GRAPH_QUERY, options=options))
-            rows: list[Any] = list(page.data or [])
-            for row in rows:
-                rtype = str(row.get("type", ""))
-                if rtype.lower() == "microsoft.resources/subscriptions/resourcegroups":
-                    rtype = "Microsoft.Resources/resourceGroups"
-                yield Resource(
-                    str(row["id"]),
-                    str(row.get("name", "")),
-                    rtype,
-                    row.get("location") or None,
-                    str(row.get("subscriptionId", "")),
-                    _tags(row.get("tags")),
-                    _sku_name(row.get("sku")),
-                    row.get("properties") if isinstance(row.get("properties"), Mapping) else None,
-                )
-            token = page.skip_token
-            if not token:
-                if _enum(page.result_truncated).lower() == "true":
-                    raise RuntimeError("Resource Graph truncated the result and gave no $skipToken")
-                break
+    token: str | None = None
+    while True:
+        options = QueryRequestOptions(top=1000, skip_token=token, result_format="objectArray")
+        page = client.resources(QueryRequest(subscriptions=subs, query=GRAPH_QUERY, options=options))
+        rows: list[Any] = list(page.data or [])
+        for row in rows:
+            rtype = str(row.get("type", ""))
+            if rtype.lower() == "microsoft.resources/subscriptions/resourcegroups":
+                rtype = "Microsoft.Resources/resourceGroups"
+            yield Resource(
+                str(row["id"]),
+                str(row.get("name", "")),
+                rtype,
+                row.get("location") or None,
+                str(row.get("subscriptionId", "")),
+                _tags(row.get("tags")),
+                _sku_name(row.get("sku")),
+                row.get("properties") if isinstance(row.get("properties"), Mapping) else None,
+            )
+        token = page.skip_token
+        if not token:
+            if _enum(page.result_truncated).lower() == "true":
+                raise RuntimeError("Resource Graph truncated the result and gave no $skipToken")
+            return
 
 
 # --------------------------------------------------------------------------- placements
