@@ -162,9 +162,6 @@ def _pages(session: Any, url: str, key: str, params: Mapping[str, str | list[str
 # --------------------------------------------------------------------------- placements
 
 
-_region_of = region_of
-
-
 def bucket_placements(meta: Mapping[str, Any]) -> list[tuple[Location, str]]:
     """Every ``(location, role)`` a bucket's data lands in, from its JSON resource.
 
@@ -178,7 +175,7 @@ def bucket_placements(meta: Mapping[str, Any]) -> list[tuple[Location, str]]:
         return [(loc, "bucket (no location: US)")]
     if loc.kind == "dual-region" and loc.members:
         role = f"dual-region {loc.code}" if loc.source != "members" else "custom dual-region"
-        return [(_region_of(m), role) for m in loc.members]
+        return [(region_of(m), role) for m in loc.members]
     return [(loc, "bucket" if loc.kind == "region" else f"bucket ({loc.kind})")]
 
 
@@ -298,7 +295,7 @@ class _Scanner:
         for ds in items:
             ref = ds.get("datasetReference") or {}
             ident = f"{ref.get('projectId', project)}:{ref.get('datasetId', '')}"
-            loc = _region_of(str(ds.get("location") or ""))
+            loc = region_of(str(ds.get("location") or ""))
             out.append(
                 self.finding(
                     project,
@@ -383,22 +380,21 @@ class _Scanner:
         short = name.rsplit("/", 1)[-1]
         display = str(r.get("displayName") or short)
         labels = r.get("labels")
-        if asset_type != _BUCKET_ASSET:
-            placements = [(region_of(code), resource_type)]
+
+        def found(placements: list[tuple[Location, str]]) -> Finding:
             return self.finding(
                 project, service, resource_type, name, placements, labels=labels, region=code, name=display
             )
+
+        if asset_type != _BUCKET_ASSET:
+            return found([(region_of(code), resource_type)])
         placements = bucket_placements({"location": code})
         if code not in _MULTI_REGIONS:
-            return self.finding(
-                project, service, resource_type, name, placements, labels=labels, region=code, name=display
-            )
+            return found(placements)
         try:
             meta = _get(self.session, f"{self.endpoints.storage}/storage/v1/b/{quote(short, safe='')}")
         except _HttpError as exc:
-            fallback = self.finding(
-                project, service, resource_type, name, placements, labels=labels, region=code, name=display
-            )
+            fallback = found(placements)
             if fallback.status != "compliant":
                 return fallback
             # A custom dual-region is reported as its multi-region: without its dataLocations the bucket
@@ -416,9 +412,7 @@ class _Scanner:
                 name=display,
                 placements=[code],
             )
-        return self.finding(
-            project, service, resource_type, name, bucket_placements(meta), labels=labels, region=code, name=display
-        )
+        return found(bucket_placements(meta))
 
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
