@@ -258,48 +258,61 @@ def _parent_names(data: dict[str, object]) -> dict[str, str]:
     return {code: meta.get("description", code) for part in parts for code, meta in part["regions"].items()}
 
 
+def _edge_zone(
+    kind: str, zid: str, name: str, aliases: list[str], parent: str, city: str, country: str, **ctx: str
+) -> dict[str, object]:
+    """One Local or Wavelength Zone entry, with the zone's own country."""
+    parent_country = COUNTRIES[parent]
+    note = f"{kind} in {city} ({country}); parent Region {parent} ({parent_country}){ctx['parent_role']}."
+    if country != parent_country:
+        note += f" Data is stored in {country}, not in the parent's country."
+    return {
+        "code": zid,
+        "name": f"{ctx['parent_name']} {kind} {name} ({city})",
+        "kind": "availability-zone-id",
+        "cloud": "aws",
+        "countries": [country],
+        "members": [parent],
+        "aliases": aliases,
+        "source": ctx["source"],
+        "note": note,
+    }
+
+
 def edge_zones(data: dict[str, object]) -> list[dict[str, object]]:
     """Entries for the Local Zones and Wavelength Zones, each with its own country."""
     names = _parent_names(data)
-    out: list[dict[str, object]] = []
-    for zid, name, group, parent, city, country in LOCAL_ZONES:
-        parent_country = COUNTRIES[parent]
-        where = f"{city} ({country})"
-        note = f"Local Zone in {where}; parent Region {parent} ({parent_country}) runs only the control plane."
-        if country != parent_country:
-            note += f" Data is stored in {country}, not in the parent's country."
-        out.append(
-            {
-                "code": zid,
-                "name": f"{names[parent]} Local Zone {name} ({city})",
-                "kind": "availability-zone-id",
-                "cloud": "aws",
-                "countries": [country],
-                "members": [parent],
-                "aliases": [name, group],
-                "source": "aws-local-zones",
-                "note": note,
-            }
+    local = [
+        _edge_zone(
+            "Local Zone",
+            zid,
+            name,
+            [name, group],
+            parent,
+            city,
+            country,
+            parent_name=names[parent],
+            parent_role=" runs only the control plane",
+            source="aws-local-zones",
         )
-    for zid, name, parent, city, country in WAVELENGTH_ZONES:
-        parent_country = COUNTRIES[parent]
-        note = f"Wavelength Zone in {city} ({country}); parent Region {parent} ({parent_country})."
-        if country != parent_country:
-            note += f" Data is stored in {country}, not in the parent's country."
-        out.append(
-            {
-                "code": zid,
-                "name": f"{names[parent]} Wavelength Zone {name} ({city})",
-                "kind": "availability-zone-id",
-                "cloud": "aws",
-                "countries": [country],
-                "members": [parent],
-                "aliases": [name],
-                "source": "aws-wavelength-zones",
-                "note": note,
-            }
+        for zid, name, group, parent, city, country in LOCAL_ZONES
+    ]
+    wavelength = [
+        _edge_zone(
+            "Wavelength Zone",
+            zid,
+            name,
+            [name],
+            parent,
+            city,
+            country,
+            parent_name=names[parent],
+            parent_role="",
+            source="aws-wavelength-zones",
         )
-    return out
+        for zid, name, parent, city, country in WAVELENGTH_ZONES
+    ]
+    return local + wavelength
 
 
 def main() -> int:

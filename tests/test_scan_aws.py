@@ -774,8 +774,9 @@ def test_bad_input_is_a_provider_error_before_any_scan(
 @pytest.mark.parametrize("region", ["eusc-de-east-1", "us-gov-west-1", "us-isof-south-1", "cn-north-1"])
 def test_every_partitions_region_codes_are_accepted(region: str) -> None:
     """The shape check is the guard's: the European Sovereign Cloud's eusc-de-east-1 is a region code."""
-    from residency._scan import make_context
     from residency.providers.aws._scan import check_request
+
+    from residency._scan import make_context
 
     ctx = make_context("aws", "eu", regions=[region.upper()])
     check_request(ctx)
