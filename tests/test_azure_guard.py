@@ -558,14 +558,19 @@ class RecordingTransport:
         return _Response()
 
 
-def test_callers_own_token_credential_is_used_for_the_lookup(fake_arm: FakeArm) -> None:
-    from residency.providers.azure._fake_arm import FakeCredential
-
+def _us_and_eu_accounts_without_a_resolver_credential(fake_arm: FakeArm) -> None:
+    """usacct (East US) and euacct (West Europe); the resolver has no credential, so only the caller's can work."""
     fake_arm.add_subscription(SUB)
     fake_arm.add_resource_group(SUB, "rg", "westeurope")
     fake_arm.add_storage_account(SUB, "rg", "usacct", "eastus")
     fake_arm.add_storage_account(SUB, "rg", "euacct", "westeurope")
-    configure(resolver=ArmAccountResolver(**fake_arm.client_kwargs()))  # no credential of its own
+    configure(resolver=ArmAccountResolver(**fake_arm.client_kwargs()))
+
+
+def test_callers_own_token_credential_is_used_for_the_lookup(fake_arm: FakeArm) -> None:
+    from residency.providers.azure._fake_arm import FakeCredential
+
+    _us_and_eu_accounts_without_a_resolver_credential(fake_arm)
     caller = FakeCredential("caller-token")
     transport = RecordingTransport()
     with residency.guard("eu"):
@@ -1283,11 +1288,7 @@ def test_async_storage_clients_look_accounts_up_with_their_own_async_credential(
     from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
     from residency.providers.azure._fake_arm import AsyncFakeCredential
 
-    fake_arm.add_subscription(SUB)
-    fake_arm.add_resource_group(SUB, "rg", "westeurope")
-    fake_arm.add_storage_account(SUB, "rg", "usacct", "eastus")
-    fake_arm.add_storage_account(SUB, "rg", "euacct", "westeurope")
-    configure(resolver=ArmAccountResolver(**fake_arm.client_kwargs()))  # no credential of its own
+    _us_and_eu_accounts_without_a_resolver_credential(fake_arm)
     caller = AsyncFakeCredential("async-caller")
     transport = AsyncRecordingTransport()
 
