@@ -127,16 +127,56 @@ _ALIASES = {"EEA-CH": "EEA+CH", "EEA_CH": "EEA+CH", "EEACH": "EEA+CH", "EU/EFTA"
 _ANY_NAMES = {"ANY", "ANYWHERE", "*"}
 
 
-def _resolve_one(term: str, custom: Mapping[str, Geography], source: str, key: str) -> Geography:
+class _Names:
+    """A policy's own geographies, indexed once by upper-cased name.
+
+    Lookups are O(1), so resolving *n* geographies (and the ``allow`` and
+    data-class specs that name them) is linear, not quadratic: the first
+    definition of a name wins, as names are case-insensitive.
+    """
+
+    def __init__(self, custom: Mapping[str, Geography] | None = None) -> None:
+        self.geographies: dict[str, Geography] = {}
+        self.names: list[str] = []
+        for name, geo in (custom or {}).items():
+            self.add(name, geo)
+
+    def add(self, name: str, geo: Geography) -> None:
+        self.names.append(name)
+        self.geographies.setdefault(name.upper(), geo)
+
+    def get(self, upper: str) -> Geography | None:
+        return self.geographies.get(upper)
+
+    def parse(self, spec: str | Iterable[str] | Geography, source: str, key: str) -> Geography:
+        """:func:`parse_geography` against these names."""
+        if isinstance(spec, Geography):
+            return spec
+        if isinstance(spec, str):
+            return _resolve_one(spec, self, source, key)
+        try:
+            terms = list(spec)
+        except TypeError:
+            raise PolicyError(source, key, f"expected a geography name or a list, got {spec!r}") from None
+        if not terms:
+            raise PolicyError(source, key, "an empty list allows nothing; name a geography or countries")
+        geos = [_resolve_one(t, self, source, f"{key}[{i}]") for i, t in enumerate(terms)]
+        if len(geos) == 1:
+            return geos[0]
+        countries = frozenset().union(*(g.countries for g in geos))
+        return Geography("+".join(g.name for g in geos), countries, anywhere=any(g.anywhere for g in geos))
+
+
+def _resolve_one(term: str, custom: _Names, source: str, key: str) -> Geography:
     if not isinstance(term, str) or not term.strip():
         raise PolicyError(source, key, f"expected a geography name or country code, got {term!r}")
     t = term.strip()
     up = t.upper()
     if up in _ANY_NAMES:
         return ANYWHERE
-    for name, geo in custom.items():
-        if name.upper() == up:
-            return geo
+    own = custom.get(up)
+    if own is not None:
+        return own
     up = _ALIASES.get(up, up)
     if up in BUILTIN_GEOGRAPHIES:
         return BUILTIN_GEOGRAPHIES[up]
@@ -148,15 +188,96 @@ def _resolve_one(term: str, custom: Mapping[str, Geography], source: str, key: s
         for p in parts[1:]:
             geo = geo.union(_resolve_one(p, custom, source, key))
         return geo
-    known = [*BUILTIN_GEOGRAPHIES, *custom]
+    known = [*BUILTIN_GEOGRAPHIES, *custom.names]
     hint = difflib.get_close_matches(up, [k.upper() for k in known], n=1, cutoff=0.5)
     fix = (
         f" (did you mean '{next(k for k in known if k.upper() == hint[0])}'?)"
         if hint
-        else f"; use one of {', '.join(known)}, 'any', or ISO 3166-1 alpha-2 country codes"
+        else f"; use one of {', '.join(known[:20])}{', …' if len(known) > 20 else ''}, "
+        "'any', or ISO 3166-1 alpha-2 country codes"
     )
     kind = "country code" if len(up) == 2 else "geography"
     raise UnknownGeographyError(source, key, f"unknown {kind} {t!r}{fix}")
+
+
+class _Recorder(_Names):
+    """Names that stand for themselves, recording which ones a spec refers to."""
+
+    _PLACEHOLDER = Geography("?", frozenset())
+
+    def __init__(self, names: Iterable[str]) -> None:
+        super().__init__()
+        self.canonical: dict[str, str] = {}
+        for name in names:
+            self.names.append(name)
+            self.canonical.setdefault(name.upper(), name)
+        self.seen: list[str] = []
+
+    def get(self, upper: str) -> Geography | None:
+        name = self.canonical.get(upper)
+        if name is None:
+            return None
+        self.seen.append(name)
+        return self._PLACEHOLDER
+
+
+def _resolve_custom(
+    specs: Mapping[str, str | list[str]], *, source: str = "<policy>", key: str = "geographies"
+) -> tuple[_Names, dict[str, Geography]]:
+    """Resolve a policy's ``geographies`` mapping, in linear time.
+
+    A geography may name others defined before or after it; one that includes
+    itself (directly or through others) is an error naming the cycle. Three
+    passes, each linear in the size of the specs: check every term in file
+    order (so the first error reported is the first in the file) and record
+    which geographies each one names; order them so every geography comes
+    after those it names (an iterative depth-first search: no recursion limit
+    for long chains); resolve in that order, each name looked up once.
+    """
+    recorder = _Recorder(specs)
+    deps: dict[str, list[str]] = {}
+    for name, spec in specs.items():
+        recorder.seen = []
+        recorder.parse(spec, source, f"{key}.{name}")
+        deps[name] = recorder.seen
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in specs:
+        if state.get(root):
+            continue
+        state[root] = 1
+        path: list[str] = [root]
+        stack = [iter(deps[root])]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                done = path.pop()
+                state[done] = 2
+                order.append(done)
+            elif state.get(child) == 1:
+                raise PolicyError(source, f"{key}.{child}", _cycle([*path[path.index(child) :], child]))
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append(iter(deps[child]))
+    names = _Names()
+    names.names = list(specs)
+    resolved: dict[str, Geography] = {}
+    for name in order:
+        g = names.parse(specs[name], source, f"{key}.{name}")
+        resolved[name] = Geography(name, g.countries, anywhere=g.anywhere)
+        if recorder.canonical[name.upper()] == name:
+            names.geographies[name.upper()] = resolved[name]
+    return names, {name: resolved[name] for name in specs}
+
+
+def _cycle(path: list[str]) -> str:
+    shown = path if len(path) <= 8 else [*path[:4], "…", *path[-3:]]
+    return (
+        f"geography '{path[0]}' includes itself ({' → '.join(shown)}); "
+        "a geography can name others but not, through them, itself: remove one of these references"
+    )
 
 
 def parse_geography(
@@ -178,19 +299,4 @@ def parse_geography(
     >>> sorted(parse_geography(["DE", "AT"]).countries)
     ['AT', 'DE']
     """
-    if isinstance(spec, Geography):
-        return spec
-    custom = dict(custom or {})
-    if isinstance(spec, str):
-        return _resolve_one(spec, custom, source, key)
-    try:
-        terms = list(spec)
-    except TypeError:
-        raise PolicyError(source, key, f"expected a geography name or a list, got {spec!r}") from None
-    if not terms:
-        raise PolicyError(source, key, "an empty list allows nothing; name a geography or countries")
-    geos = [_resolve_one(t, custom, source, f"{key}[{i}]") for i, t in enumerate(terms)]
-    if len(geos) == 1:
-        return geos[0]
-    countries = frozenset().union(*(g.countries for g in geos))
-    return Geography("+".join(g.name for g in geos), countries, anywhere=any(g.anywhere for g in geos))
+    return _Names(custom).parse(spec, source, key)

@@ -26,6 +26,15 @@ printed by ``residency policy schema``)::
         resource: "arn:aws:s3:::legacy-*"     # glob on the resource id/ARN
         location: us-east-1
 
+A geography may name countries, built-in geographies and the policy's other
+geographies, in any order (``EUROPE: [DACH, FR]`` before ``DACH``); one that
+includes itself is an error. Resolution is linear in the number of geographies.
+
+Size limits: a policy file (or text) of at most 1 MiB (``MAX_POLICY_BYTES``)
+and at most 20,000 custom geographies (``MAX_GEOGRAPHIES``); above either, a
+:class:`PolicyError` names the file and the limit, and a larger file is not
+read past the limit.
+
 Decisions are evaluated in this order: the data-class rule picks the geography;
 a ``locations.deny`` override denies; a ``locations.allow`` override allows; an
 unknown location (no countries) is denied unless the geography is ``any`` or
@@ -55,7 +64,7 @@ import yaml
 
 from ._catalog import PROVIDERS, Location, catalog
 from ._errors import PolicyError
-from ._geography import BUILTIN_GEOGRAPHIES, Geography, parse_geography
+from ._geography import BUILTIN_GEOGRAPHIES, Geography, _resolve_custom
 
 __all__ = [
     "BUILTIN_POLICIES",
@@ -73,6 +82,11 @@ __all__ = [
 Status = Literal["allowed", "denied", "unknown", "waived"]
 
 BUILTIN_POLICIES = ("eu", "eea", "eea-ch")
+
+MAX_POLICY_BYTES = 1 << 20
+"""The largest policy file (or text) read: 1 MiB, a thousand times a large real policy."""
+MAX_GEOGRAPHIES = 20_000
+"""The most custom ``geographies`` one policy may define."""
 
 _TOP_KEYS = {
     "version",
@@ -401,10 +415,17 @@ def load_policy(policy: str | pathlib.Path | Policy) -> Policy:
     ):
         path = pathlib.Path(policy)
         try:
-            text = path.read_text("utf-8")
+            with path.open("rb") as f:
+                raw = f.read(MAX_POLICY_BYTES + 1)  # never more: a huge file is refused, not read
         except FileNotFoundError:
             raise PolicyError(str(path), None, "no such policy file") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
+            raise PolicyError(str(path), None, f"cannot read: {exc}") from None
+        if len(raw) > MAX_POLICY_BYTES:
+            raise _too_big(str(path))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise PolicyError(str(path), None, f"cannot read: {exc}") from None
         return parse_policy(text, source=str(path), default_name=path.stem)
     if not isinstance(policy, str):
@@ -420,7 +441,11 @@ def load_policy(policy: str | pathlib.Path | Policy) -> Policy:
     return parse_policy(entry.read_text("utf-8"), source=f"builtin:{name}", default_name=name)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it: ten times faster on large files, same safe constructors.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[valid-type, misc]
     """SafeLoader that keeps dates as text, so a bad date is reported with its key."""
 
 
@@ -433,6 +458,15 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 def _err(source: str, key: str | None, problem: str) -> PolicyError:
     return PolicyError(source, key, problem)
+
+
+def _too_big(source: str) -> PolicyError:
+    return _err(
+        source,
+        None,
+        f"larger than the limit of {MAX_POLICY_BYTES:,} bytes (1 MiB); "
+        "split it, or name geographies and countries instead of listing every location",
+    )
 
 
 def _unknown_key(source: str, prefix: str, key: object, allowed: Iterable[str]) -> PolicyError:
@@ -496,6 +530,8 @@ def _location_ref(source: str, key: str, value: object) -> tuple[str, str]:
 def parse_policy(text: str | Mapping[str, Any], *, source: str = "<policy>", default_name: str = "policy") -> Policy:
     """Parse and validate a policy from YAML/JSON text or an already-parsed mapping."""
     if isinstance(text, str):
+        if len(text) > MAX_POLICY_BYTES // 4 and len(text.encode("utf-8")) > MAX_POLICY_BYTES:
+            raise _too_big(source)
         try:
             data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
         except yaml.YAMLError as exc:
@@ -521,18 +557,25 @@ def parse_policy(text: str | Mapping[str, Any], *, source: str = "<policy>", def
     if "allow" not in data:
         raise _err(source, "allow", "missing: say which geography data may live in, e.g. 'allow: EU'")
 
-    custom: dict[str, Geography] = {}
     geos = data.get("geographies", {}) or {}
     if not isinstance(geos, Mapping):
         raise _err(source, "geographies", "expected a mapping of name: [countries or geographies]")
+    if len(geos) > MAX_GEOGRAPHIES:
+        raise _err(
+            source,
+            "geographies",
+            f"{len(geos):,} geographies, more than the limit of {MAX_GEOGRAPHIES:,}; "
+            "define fewer (a geography can list countries and other geographies)",
+        )
+    specs: dict[str, str | list[str]] = {}
     for gname, spec in geos.items():
         key = f"geographies.{gname}"
         if not isinstance(gname, str) or not gname.strip():
             raise _err(source, key, "a geography name must be a non-empty string")
-        g = parse_geography(_geo_spec(source, key, spec), custom, source=source, key=key)
-        custom[gname] = Geography(gname, g.countries, anywhere=g.anywhere)
+        specs[gname] = _geo_spec(source, key, spec)
+    names, custom = _resolve_custom(specs, source=source)
 
-    geography = parse_geography(_geo_spec(source, "allow", data["allow"]), custom, source=source, key="allow")
+    geography = names.parse(_geo_spec(source, "allow", data["allow"]), source, "allow")
     unknown = _choice(source, "unknown_locations", data.get("unknown_locations", "deny"), ("deny", "allow"))
     global_services = _choice(source, "global_services", data.get("global_services", "allow"), ("allow", "deny"))
 
@@ -578,7 +621,7 @@ def parse_policy(text: str | Mapping[str, Any], *, source: str = "<policy>", def
                 raise _unknown_key(source, key, k, ("allow", "description"))
         if "allow" not in spec:
             raise _err(source, f"{key}.allow", "missing: which geography this data class may live in")
-        g = parse_geography(_geo_spec(source, f"{key}.allow", spec["allow"]), custom, source=source, key=f"{key}.allow")
+        g = names.parse(_geo_spec(source, f"{key}.allow", spec["allow"]), source, f"{key}.allow")
         desc = _str(source, f"{key}.description", spec["description"]) if "description" in spec else ""
         classes[cname] = DataClassRule(cname, g, desc)
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import residency
+import residency._policy as policy_module
 from residency import PolicyError, load_policy, parse_policy, policy_schema
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -263,3 +264,78 @@ _NAMED = parse_policy(
 def test_named_overrides_reach_the_names_under_a_region(provider: str, location: str, status: str, rule: str) -> None:
     d = _NAMED.check(provider, location)
     assert (d.status, d.rule) == (status, rule)
+
+
+# --------------------------------------------------------------------------- custom geographies and size limits
+
+
+def test_a_geography_may_name_one_defined_after_it() -> None:
+    p = parse_policy({"allow": "EUROPE", "geographies": {"EUROPE": ["dach", "FR"], "DACH": "DE+AT+CH"}})
+    assert p.geography.countries == {"DE", "AT", "CH", "FR"}
+    assert p.geographies["EUROPE"].name == "EUROPE"
+    assert list(p.geographies) == ["EUROPE", "DACH"]
+
+
+@pytest.mark.parametrize(
+    ("geographies", "key", "shown"),
+    [
+        ({"A": ["DE", "a"]}, "geographies.A", "(A → A)"),
+        ({"A": ["B"], "B": ["FR", "C"], "C": "A+DE"}, "geographies.A", "(A → B → C → A)"),
+        ({"X": "DE", "A": ["B"], "B": ["A"]}, "geographies.A", "(A → B → A)"),
+    ],
+)
+def test_a_geography_that_includes_itself_is_named_with_its_cycle(
+    geographies: dict[str, object], key: str, shown: str
+) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy({"allow": "EU", "geographies": geographies}, source="team.yaml")
+    assert info.value.key == key
+    assert shown in info.value.problem
+    assert "includes itself" in info.value.problem
+
+
+def test_the_first_error_in_file_order_is_reported_though_resolution_is_topological() -> None:
+    text = "allow: EU\ngeographies:\n  A: [B, NOPE]\n  B: [ALSO-NOPE]\n"
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, source="team.yaml")
+    assert info.value.key == "geographies.A[1]"
+
+
+def _chain(n: int, *, reverse: bool = False) -> str:
+    """``n`` geographies, each naming the one before it; ``reverse`` writes them last first."""
+    countries = ("DE", "AT", "FR", "IT", "ES", "NL", "BE")
+    order = range(n - 1, -1, -1) if reverse else range(n)
+    lines = [f"  G{i}: [{countries[i % 7]}{f', G{i - 1}' if i else ''}]" for i in order]
+    return f"version: 1\nallow: G{n - 1}\ngeographies:\n" + "\n".join(lines) + "\n"
+
+
+def test_a_long_chain_in_reverse_order_resolves_without_recursion() -> None:
+    p = parse_policy(_chain(3_000, reverse=True))
+    assert p.geography.countries == {"DE", "AT", "FR", "IT", "ES", "NL", "BE"}
+    assert p.geographies["G0"].countries == {"DE"}
+
+
+def test_the_geography_limit() -> None:
+    at_limit = {f"G{i}": "DE" for i in range(policy_module.MAX_GEOGRAPHIES)}
+    assert len(parse_policy({"allow": "G0", "geographies": at_limit}).geographies) == 20_000
+    too_many = {**at_limit, "ONE-MORE": "FR"}
+    with pytest.raises(PolicyError) as info:
+        parse_policy({"allow": "EU", "geographies": too_many}, source="big.yaml")
+    assert info.value.key == "geographies"
+    assert info.value.problem.startswith("20,001 geographies, more than the limit of 20,000;")
+
+
+def test_the_size_limit_refuses_a_large_file_without_reading_it(tmp_path: pathlib.Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("w") as f:
+        f.write("allow: EU\ndescription: ")
+        f.write("x" * (5 * 1024 * 1024))
+        f.write("\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy(big)
+    assert str(info.value).startswith(f"{big}: larger than the limit of 1,048,576 bytes (1 MiB); split it")
+    with pytest.raises(PolicyError, match="larger than the limit"):
+        parse_policy(big.read_text(), source="big.yaml")
+    just_under = "allow: EU\ndescription: " + "x" * (policy_module.MAX_POLICY_BYTES - 30) + "\n"
+    assert len(just_under.encode()) <= policy_module.MAX_POLICY_BYTES
+    assert parse_policy(just_under).description.startswith("xxx")
