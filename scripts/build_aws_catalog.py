@@ -90,7 +90,10 @@ NOTES = {
     "eu-west-2": "London is in the United Kingdom: not EU, not EEA.",
     "eu-central-2": "Zurich is in Switzerland: EEA+CH only, not EU/EEA.",
     "il-central-1": "Israel (Tel Aviv); the 'il-' prefix is not 'EU'.",
-    "eusc-de-east-1": "AWS European Sovereign Cloud, Brandenburg, Germany.",
+    "eusc-de-east-1": "AWS European Sovereign Cloud, Brandenburg, Germany: its own partition (aws-eusc, endpoints "
+    "*.amazonaws.eu) and its only Region. The sovereign Local Zones AWS announced for it (Belgium, the Netherlands, "
+    "Portugal: Lisbon, zone name eusc-de-east-1-lis-1a; press.aboutamazon.com, January 2026) have no published "
+    "zone IDs yet, so they stay unknown (fail closed) until AWS lists them.",
     "me-west-1": "Middle East (Saudi Arabia); the 'me-' prefix is a continent, not a country.",
     "sa-west-1": "South America (Chile).",
 }

@@ -207,3 +207,12 @@ def test_build_script_reproduces_the_aws_catalog(tmp_path: pathlib.Path, monkeyp
     shipped = json.loads((root / "residency" / "data" / "aws.json").read_text("utf-8"))
     assert built["locations"] == shipped["locations"]
     assert set(built["sources"]) == set(shipped["sources"])
+
+
+def test_aws_european_sovereign_cloud_and_its_announced_zones() -> None:
+    loc = lookup_location("aws", "eusc-de-east-1")
+    assert (loc.kind, loc.cloud, loc.countries) == ("sovereign", "aws-eusc", ("DE",))
+    assert "eusc-de-east-1-lis-1a" in loc.note
+    # announced sovereign Local Zones: no zone id published yet, so unknown, never the parent's Germany
+    assert lookup_location("aws", "eusc-de-east-1-lis-1a").kind == "unknown"
+    assert load_policy("eu").check("aws", "eusc-de-east-1-lis-1a").status == "unknown"

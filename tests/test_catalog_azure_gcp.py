@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from residency import catalog, load_policy, lookup_location
+from residency import catalog, load_policy, lookup_location, parse_policy
 
 EU = load_policy("eu")
 
@@ -183,3 +183,31 @@ def test_gcp_custom_dual_region_from_members() -> None:
 
 def test_gcp_lookup_is_case_insensitive() -> None:
     assert lookup_location("gcp", "EUROPE-WEST4").code == "europe-west4"
+
+
+@pytest.mark.parametrize(
+    ("code", "countries", "cloud"),
+    [
+        ("u-france-east1", ("FR",), "s3ns"),  # Cloud de Confiance by S3NS (Google Cloud Dedicated, France)
+        ("U-FRANCE-EAST1", ("FR",), "s3ns"),
+        ("u-germany-northeast1", ("DE",), "gcd-germany"),  # Google Cloud Dedicated in Germany (Berlin)
+    ],
+)
+def test_gcp_partner_and_sovereign_universes(code: str, countries: tuple[str, ...], cloud: str) -> None:
+    loc = lookup_location("gcp", code)
+    assert (loc.kind, loc.countries, loc.cloud) == ("sovereign", countries, cloud)
+    assert loc.source_url.startswith("https://")
+    assert EU.check("gcp", code).allowed
+    assert not parse_policy({"allow": "DE"}).check("gcp", "u-france-east1").allowed
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "u-france-east1q",  # S3NS's qualification universe: undocumented, so unknown
+        "u-us-prp1",  # a test universe seen only in client-library tests
+        "global",  # inside a Dedicated universe 'global' is its one region, but the string cannot say which
+    ],
+)
+def test_gcp_undocumented_universes_fail_closed(code: str) -> None:
+    assert EU.check("gcp", code).status == "unknown"
