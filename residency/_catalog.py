@@ -100,8 +100,13 @@ class Location:
 
     @property
     def label(self) -> str:
-        """``eu-west-2 (Europe (London))`` — the code and, when it differs, the name."""
-        if self.name and self.name.replace(" ", "").lower() != self.code.lower():
+        """``eu-west-2 (Europe (London))``, ``westeurope (West Europe)``: the code and the name.
+
+        The name is left out only when it is the code itself (``global``):
+        Azure's display name differs from its code by spaces alone, but it is
+        the name people know, so it is shown like AWS's and GCP's.
+        """
+        if self.name and self.name.lower() != self.code.lower():
             return f"{self.code or '(empty)'} ({self.name})"
         return self.code or "(empty)"
 

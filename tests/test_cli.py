@@ -121,3 +121,41 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([], capsys)
     assert code == 2
     assert "usage: residency" in out
+
+
+@pytest.mark.parametrize(
+    ("provider", "typed", "label"),
+    [
+        ("azure", "West Europe", "westeurope (West Europe)"),
+        ("azure", "westeurope", "westeurope (West Europe)"),
+        ("azure", "germany west central", "germanywestcentral (Germany West Central)"),
+        ("gcp", "EUROPE-WEST3", "europe-west3 (Frankfurt, Germany)"),
+        ("aws", "eu-central-1", "eu-central-1 (Europe (Frankfurt))"),
+    ],
+)
+def test_check_echoes_the_normalised_code_and_the_display_name(
+    provider: str, typed: str, label: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["check", provider, typed], capsys)
+    assert code == 0
+    assert out.startswith(f"allowed: {label} stores data in ")
+    code, out, _ = run(["check", provider, typed, "--explain"], capsys)
+    assert f"location:  {provider}:{label} [region]" in out
+
+
+def test_check_shows_no_name_that_is_the_code_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(["check", "gcp", "global"], capsys)
+    assert out.startswith("unknown: global has no known country")
+
+
+def test_policy_validate_refuses_a_5_mb_file_in_one_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("allow: EU\ndescription: " + "x" * 5_000_000 + "\n")
+    code, _, err = run(["policy", "validate", str(huge)], capsys)
+    assert code == 2
+    assert err == (
+        f"PolicyError: {huge}: larger than the limit of 1,048,576 bytes (1 MiB); "
+        "split it, or name geographies and countries instead of listing every location\n"
+    )
