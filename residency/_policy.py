@@ -30,8 +30,9 @@ A geography may name countries, built-in geographies and the policy's other
 geographies, in any order (``EUROPE: [DACH, FR]`` before ``DACH``); one that
 includes itself is an error. Resolution is linear in the number of geographies.
 
-Size limits: a policy file (or text) of at most 1 MiB (``MAX_POLICY_BYTES``)
-and at most 20,000 custom geographies (``MAX_GEOGRAPHIES``); above either, a
+Size limits: a policy file (or text) of at most 1 MiB (``MAX_POLICY_BYTES``),
+at most 20,000 custom geographies (``MAX_GEOGRAPHIES``) and at most a million
+values once YAML aliases are expanded (``MAX_POLICY_VALUES``); above any, a
 :class:`PolicyError` names the file and the limit, and a larger file is not
 read past the limit.
 
@@ -87,6 +88,12 @@ MAX_POLICY_BYTES = 1 << 20
 """The largest policy file (or text) read: 1 MiB, a thousand times a large real policy."""
 MAX_GEOGRAPHIES = 20_000
 """The most custom ``geographies`` one policy may define."""
+MAX_POLICY_VALUES = 1_000_000
+"""The most values (keys, scalars, lists) a policy may hold once YAML aliases are expanded.
+
+A 1 MiB file without aliases holds at most about 524,000, so this only stops
+a few bytes of ``*alias`` repetition from expanding into minutes of work.
+"""
 
 _TOP_KEYS = {
     "version",
@@ -460,6 +467,37 @@ def _err(source: str, key: str | None, problem: str) -> PolicyError:
     return PolicyError(source, key, problem)
 
 
+def _more_values_than(data: object, limit: int) -> bool:
+    """Whether ``data`` holds more than ``limit`` values, counting a shared (aliased) one per use.
+
+    Each distinct list or mapping is sized once (by identity), so a document
+    whose aliases expand exponentially costs no more than its own size; one
+    that contains itself is infinite, hence over any limit.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        item, done = stack.pop()
+        key = id(item)
+        if not done and key in sizes:
+            continue
+        if not done and key in on_path:
+            return True
+        values = item.values() if isinstance(item, Mapping) else item
+        kids = [v for v in values if isinstance(v, Mapping | list | tuple)]
+        if done:
+            on_path.discard(key)
+            sizes[key] = len(item) * (2 if isinstance(item, Mapping) else 1) + sum(sizes[id(k)] for k in kids)
+            if sizes[key] > limit:
+                return True
+        else:
+            on_path.add(key)
+            stack.append((item, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return False
+
+
 def _too_big(source: str) -> PolicyError:
     return _err(
         source,
@@ -547,6 +585,13 @@ def parse_policy(text: str | Mapping[str, Any], *, source: str = "<policy>", def
         raise _err(source, None, "the policy is empty; it needs at least 'allow: EU'")
     if not isinstance(data, Mapping):
         raise _err(source, None, f"expected a mapping of keys at the top level, got {type(data).__name__}")
+    if _more_values_than(data, MAX_POLICY_VALUES):
+        raise _err(
+            source,
+            None,
+            f"more than {MAX_POLICY_VALUES:,} values once YAML aliases are expanded (each '*alias' counts its "
+            "whole target every time); write the repeated part once, as a geography other entries name",
+        )
     for k in data:
         if k not in _TOP_KEYS:
             raise _unknown_key(source, "", k, _TOP_KEYS)

@@ -339,3 +339,35 @@ def test_the_size_limit_refuses_a_large_file_without_reading_it(tmp_path: pathli
     just_under = "allow: EU\ndescription: " + "x" * (policy_module.MAX_POLICY_BYTES - 30) + "\n"
     assert len(just_under.encode()) <= policy_module.MAX_POLICY_BYTES
     assert parse_policy(just_under).description.startswith("xxx")
+
+
+def _laughs(levels: int) -> str:
+    """The 'billion laughs' document: each level lists the one before ten times, through aliases."""
+    lines = ["allow: EU", "description: x", "geographies:", "  L0: &l0 [DE, DE, DE, DE, DE, DE, DE, DE, DE, DE]"]
+    lines += [f"  L{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _laughs(9),  # 10**9 values from 1 kB
+        "allow: EU\ngeographies:\n  G0: &x ["
+        + ", ".join(["DE"] * 1000)
+        + "]\n"
+        + "".join(f"  G{i}: *x\n" for i in range(1, 2000)),  # 2 million terms from 20 kB
+        "allow: EU\ngeographies:\n  A: &a [DE, *a]\n",  # a list that contains itself
+    ],
+    ids=["billion-laughs", "one-alias-used-2000-times", "self-containing"],
+)
+def test_yaml_aliases_cannot_expand_past_the_value_limit(text: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, source="bomb.yaml")
+    assert info.value.key is None
+    assert info.value.problem.startswith("more than 1,000,000 values once YAML aliases are expanded")
+
+
+def test_a_few_aliases_are_fine() -> None:
+    p = parse_policy("allow: EU\ngeographies:\n  A: &a [DE, AT]\n  B: *a\n  C: [B, FR]\n")
+    assert p.geographies["C"].countries == {"DE", "AT", "FR"}
+    assert not policy_module._more_values_than(yaml.safe_load(_laughs(5)), policy_module.MAX_POLICY_VALUES)
