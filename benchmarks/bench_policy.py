@@ -5,7 +5,9 @@ Run: ``.venv/bin/python benchmarks/bench_policy.py``
 The validate figures time ``residency policy validate FILE`` (in-process) on
 generated policies of 1,000, 5,000 and 20,000 custom geographies, each naming
 the next one (written last first, so every reference is a forward one), and
-on a 5 MB file, which is refused at the 1 MiB limit without being read.
+on a 5 MB file, which is refused at the 1 MiB limit without being read, and on a
+253 kB file whose one 1,000-country list is aliased by 20,000 geographies (20
+million values once expanded), refused at the one-million-value limit.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def main() -> None:
         path = pathlib.Path(tmp, "huge.yaml")
         path.write_text("allow: EU\ndescription: " + "x" * 5_000_000 + "\n")
         validate("policy validate: 5 MB file (refused at 1 MiB)", path, expect=2)
+        path = pathlib.Path(tmp, "aliases.yaml")
+        countries = ", ".join(["DE", "FR", "AT", "IT"] * 250)
+        path.write_text(
+            f"allow: EU\ngeographies:\n  G0: &x [{countries}]\n" + "".join(f"  G{i}: *x\n" for i in range(1, 20_000))
+        )
+        validate(f"policy validate: 20,000 aliases ({path.stat().st_size / 1e3:.0f} kB, refused)", path, expect=2)
 
 
 def _chain(n: int) -> str:
