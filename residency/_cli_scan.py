@@ -8,6 +8,7 @@
                        [--endpoint-url URL] [--concurrency N] [--s3-replication all|needed|off]
                        [--format table|json|sarif|junit|html] [--output FILE]
                        [--history PATH | --no-history] [--fail-on-unknown] [--no-progress]
+                       [--guardrails]
     residency history [--history PATH] [--limit N] [--format table|json]
     residency demo [--format ...] [--output FILE]
 
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._errors import ProviderError
+from ._findings import Finding
 from ._history import History, default_history_path
 from ._report import FORMATS, Report, ReportError, write_report
 from ._scan import FindingSpool, ScanContext, make_context, scope_of, stream_scan
@@ -109,8 +111,11 @@ def run_cli_scan(
     history: str | None = None,
     use_history: bool = True,
     fail_on_unknown: bool = False,
+    findings: Callable[[ScanContext], Iterator[Finding]] = stream_scan,
 ) -> int:
-    """Scan, record history, write the report; return the exit code (shared by ``scan`` and ``demo``).
+    """Scan, record history, write the report; return the exit code (shared by ``scan``, ``demo``, ``guardrails``).
+
+    ``findings`` is the finding stream to report (default: the scan's).
 
     The report target and the history database are checked before the scan, so a
     typo in either costs no scan.
@@ -120,7 +125,7 @@ def run_cli_scan(
         db = stack.enter_context(History(history or default_history_path())) if use_history else None
         spool = stack.enter_context(FindingSpool())
         started = dt.datetime.now(dt.timezone.utc)
-        for finding in stream_scan(ctx):
+        for finding in findings(ctx):
             spool.add(finding)
         finished = dt.datetime.now(dt.timezone.utc)
         scope = scope_of(ctx)
@@ -211,7 +216,16 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
         history=args.history,
         use_history=not args.no_history,
         fail_on_unknown=args.fail_on_unknown,
+        findings=_with_guardrails if args.guardrails else stream_scan,
     )
+
+
+def _with_guardrails(ctx: ScanContext) -> Iterator[Finding]:
+    """``scan --guardrails``: the scan's findings, then the accounts' guardrail findings."""
+    from ._guardrails import stream_guardrails
+
+    yield from stream_scan(ctx)
+    yield from stream_guardrails(ctx)
 
 
 def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
@@ -310,6 +324,7 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
     hist.add_argument("--no-history", action="store_true", help="do not record this scan")
     p.add_argument("--fail-on-unknown", action="store_true", help="exit 1 when anything could not be read")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on the terminal")
+    p.add_argument("--guardrails", action="store_true", help="also judge the accounts' guardrails (SCPs, ...)")
     p.set_defaults(func=_cmd_scan)
 
     h = sub.add_parser("history", help="list past scans")

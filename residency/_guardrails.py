@@ -48,11 +48,13 @@ import attrs
 from ._catalog import Location, catalog
 from ._errors import ProviderError
 from ._findings import Finding, FindingStatus
-from ._policy import Policy
+from ._policy import Policy, load_policy
 from ._registry import PROVIDER_SDKS, load_provider
+from ._scan import ScanResult, collect, make_context
 
 __all__ = [
     "Reach",
+    "check_guardrails",
     "emit_guardrails",
     "judge",
     "outside_regions",
@@ -190,6 +192,32 @@ def stream_guardrails(context: Any) -> Iterator[Finding]:
     return result
 
 
-def emit_guardrails(provider: str, policy: Policy) -> Any:
-    """The native guardrail document(s) that implement ``policy`` on ``provider`` (JSON-serialisable)."""
-    return _adapter_method(provider, "emit_guardrails")(policy)
+def emit_guardrails(provider: str, policy: str | Policy = "eu") -> Any:
+    """The native guardrail document(s) that implement ``policy`` on ``provider`` (JSON-serialisable).
+
+    AWS: ``{"policies": [{"Name", "Type", "Description", "Content"}], "allowed_regions": [...],
+    "notes": [...]}`` — each entry can be passed to Organizations ``CreatePolicy`` as it is.
+
+    >>> doc = emit_guardrails("aws", "eu")  # doctest: +SKIP
+    >>> doc["policies"][0]["Type"]  # doctest: +SKIP
+    'SERVICE_CONTROL_POLICY'
+    """
+    return _adapter_method(provider, "emit_guardrails")(load_policy(policy))
+
+
+def check_guardrails(provider: str, policy: str | Policy = "eu", **kw: Any) -> ScanResult:
+    """Evaluate the effective guardrails of every account/subscription/project in scope.
+
+    Takes the keyword arguments of :func:`residency.run_scan` (``session``,
+    ``endpoint_url``, ``accounts``, ``concurrency``, ``today``, provider
+    options) and returns a :class:`~residency.ScanResult` of ``guardrail``
+    findings: ``compliant`` where every data write is confined to the policy's
+    geography, ``violation`` where some write can land outside (the locations
+    and exempt principals listed), ``unknown`` where something could not be read.
+
+    >>> result = check_guardrails("aws", "eu", endpoint_url="http://127.0.0.1:5000")  # doctest: +SKIP
+    >>> [(f.account, f.status) for f in result.findings]  # doctest: +SKIP
+    [('111111111111', 'violation'), ('222222222222', 'compliant')]
+    """
+    ctx = make_context(provider, policy, **kw)
+    return collect(ctx, stream_guardrails)
