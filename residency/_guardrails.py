@@ -83,7 +83,9 @@ class Reach:
     ``error`` is set when a deciding part could not be read: the finding is
     ``unknown`` whatever else is known, unless a known write outside already
     makes it a violation. ``details`` carries provider-specific facts (per-action
-    results, exemptions, enforcement modes) into the JSON report.
+    results, exemptions, enforcement modes) into the JSON report; ``why`` is a
+    short provider-specific explanation added to the finding's reason (which
+    writes leave which locations open).
     """
 
     provider: str
@@ -95,6 +97,7 @@ class Reach:
     name: str = ""
     resource_type: str = "account"
     details: Mapping[str, Any] = attrs.field(factory=dict)
+    why: str = ""
 
 
 def outside_regions(policy: Policy, provider: str, *, today: dt.date | None = None) -> list[Location]:
@@ -134,7 +137,11 @@ def judge(policy: Policy, reach: Reach, *, today: dt.date | None = None) -> Find
     if unrestricted:
         why.append(f"no guardrail restricts locations: data can be written in any location ({len(locs)} outside)")
     elif locs:
-        why.append("data can still be written in " + ", ".join(loc.label for loc in locs))
+        # many regions: their codes only, so the sentence stays readable in a table row
+        names = [loc.label for loc in locs] if len(locs) <= 8 else [loc.code for loc in locs]
+        why.append(f"data can still be written in {len(locs)} location(s) outside the policy: " + ", ".join(names))
+    if locs and reach.why:
+        why.append(reach.why)
     if reach.exempt:
         why.append("exempt: " + "; ".join(reach.exempt))
     status: FindingStatus

@@ -670,7 +670,22 @@ def _account_reach(org: _Org, acct: _Node, management: str, policy: Policy, cach
         exempt=exempt,
         chain=chain_text,
         details=details,
+        why=_why_open(details["outside_by_action"], policy),
     )
+
+
+def _why_open(outside_by_action: Mapping[str, Sequence[str]], policy: Policy) -> str:
+    """``"open by kms:ReplicateKey: any region outside; s3:CreateBucket: eu-west-2"`` (actions grouped)."""
+    every = {r for r in _regions() if not policy.check("aws", r).allowed}
+    groups: dict[str, list[str]] = {}
+    for action, regions in outside_by_action.items():
+        where = "any region outside" if set(regions) >= every else ", ".join(regions)
+        groups.setdefault(where, []).append(action)
+
+    def name(actions: list[str]) -> str:
+        return ", ".join(actions) if len(actions) <= 3 else f"{len(actions)} writes ({', '.join(actions[:2])}, ...)"
+
+    return "open by " + "; ".join(f"{name(actions)}: {where}" for where, actions in groups.items())
 
 
 def guardrails(ctx: ScanContext) -> Iterator[Finding]:
