@@ -250,14 +250,17 @@ class Condition:
     operator: str
     key: str
     values: tuple[str, ...]
-
-    @property
-    def base(self) -> str:
-        return self.operator.split(":", 1)[-1].removesuffix("IfExists")
-
-    @property
-    def decidable(self) -> bool:
-        return self.key in _MODELLED and self.base in _EVALUATED and not any("${" in v for v in self.values)
+    #: the operator without set prefix and ``IfExists``
+    base: str = attrs.field(
+        init=False, default=attrs.Factory(lambda c: c.operator.split(":", 1)[-1].removesuffix("IfExists"), True)
+    )
+    #: whether this evaluator can decide it (a modelled key, an evaluated operator, no policy variable)
+    decidable: bool = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda c: c.key in _MODELLED and c.base in _EVALUATED and not any("${" in v for v in c.values), True
+        ),
+    )
 
     def test(self, ctx: Mapping[str, tuple[str, ...]]) -> bool | None:
         """True/False, or None when the key (or operator) is not modelled."""
@@ -312,9 +315,11 @@ class Statement:
             return any(_glob(p, ignore_case=True).match(action) for p in self.actions)
         return not any(_glob(p, ignore_case=True).match(action) for p in self.not_actions or ())
 
-    def applies(self, action: str, resource: str, ctx: Mapping[str, tuple[str, ...]]) -> bool | None:
+    def applies(
+        self, action: str, resource: str, ctx: Mapping[str, tuple[str, ...]], *, action_checked: bool = False
+    ) -> bool | None:
         """Whether the statement applies to this request: True, False or None (undecidable here)."""
-        if not self.covers_action(action):
+        if not action_checked and not self.covers_action(action):
             return False
         result: bool | None = True
         if self.resources is not None and not any(_glob(p).match(resource) for p in self.resources):
@@ -415,21 +420,32 @@ class Chain:
     scp_levels: tuple[tuple[Statement, ...], ...]
     rcp: tuple[Statement, ...]
 
+    def for_action(self, action: str) -> Chain:
+        """The statements that name ``action`` (RCPs only for the services they cover)."""
+        rcp = self.rcp if action.split(":", 1)[0] in RCP_SERVICES else ()
+        return Chain(
+            tuple(tuple(s for s in lvl if s.covers_action(action)) for lvl in self.scp_levels),
+            tuple(s for s in rcp if s.effect == "Deny" and s.covers_action(action)),
+        )
+
     def may_write(self, action: str, resource: str, ctx: Mapping[str, tuple[str, ...]]) -> bool:
-        """Whether some request for ``action`` with this context may get through (undecidable counts as yes)."""
+        """Whether some request for ``action`` with this context may get through (undecidable counts as yes).
+
+        Call on :meth:`for_action`'s chain: statements are taken to name the action.
+        """
         for level in self.scp_levels:
-            if _any3(s.applies(action, resource, ctx) for s in level if s.effect == "Allow") is False:
+            allows = (s.applies(action, resource, ctx, action_checked=True) for s in level if s.effect == "Allow")
+            if _any3(allows) is False:
                 return False
-        denies: list[Statement] = [s for lvl in self.scp_levels for s in lvl if s.effect == "Deny"]
-        if action.split(":", 1)[0] in RCP_SERVICES:
-            denies += [s for s in self.rcp if s.effect == "Deny"]
-        return all(s.applies(action, resource, ctx) is not True for s in denies)
+        denies = [s for lvl in self.scp_levels for s in lvl if s.effect == "Deny"] + list(self.rcp)
+        return all(s.applies(action, resource, ctx, action_checked=True) is not True for s in denies)
 
 
-def _writable(chain: Chain, account: str, principal: str, regions: Sequence[str]) -> dict[str, list[str]]:
+def _writable(whole: Chain, account: str, principal: str, regions: Sequence[str]) -> dict[str, list[str]]:
     """Per action, the regions where its data may land for ``principal``."""
     out: dict[str, list[str]] = {}
     for action, binding in DATA_ACTIONS.items():
+        chain = whole.for_action(action)
         service = action.split(":", 1)[0]
         landed: dict[str, None] = {}
         for req in regions:
