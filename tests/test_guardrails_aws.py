@@ -8,6 +8,7 @@ permission model for a caller inside the organisation).
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 from collections.abc import Iterator
@@ -382,14 +383,24 @@ def test_each_policy_fetched_once_and_pages_followed(org: Org) -> None:
     for ou in ous[1:]:
         org.client.attach_policy(PolicyId=shared, TargetId=ou)
     members = [org.account_in(ous[i % 3], f"m{i}") for i in range(25)]  # > one page (moto: 20) in an OU
-    calls: list[str] = []
+    calls: collections.Counter[str] = collections.Counter()
     session = boto3.Session(region_name="us-east-1")
-    session.events.register("before-call.organizations.*", lambda model, **_: calls.append(model.name))
+    session.events.register("before-call.organizations.*", lambda model, **_: calls.update([model.name]))
     result = check_guardrails("aws", "eu", session=session)
     assert {f.account for f in result.findings} >= set(members)
-    assert calls.count("DescribePolicy") == 4  # FullAWSAccess, RCPFullAWSAccess, Deny, NoEcr
+    assert calls["DescribePolicy"] == 4  # FullAWSAccess, RCPFullAWSAccess, Deny, NoEcr
     assert all(f.status == "compliant" for f in result.findings if f.account in members)
     assert any("policies each fetched once" in n for n in result.notes)
+    # whole organisation: attachments per policy, not per account
+    assert calls["ListPoliciesForTarget"] == 0
+    assert calls["ListTargetsForPolicy"] == 4
+    # named accounts: attachments per target on their paths, each policy still described once
+    calls.clear()
+    named = check_guardrails("aws", "eu", session=session, accounts=members[:5])
+    assert {f.account for f in named.findings} == set(members[:5])
+    assert all(f.status == "compliant" for f in named.findings)
+    assert calls["DescribePolicy"] == 4
+    assert calls["ListPoliciesForTarget"] == 2 * (1 + 3 + 5)  # root, the 3 OUs, 5 accounts; SCPs and RCPs
 
 
 # --------------------------------------------------------------------------- CLI (moto_server)
@@ -422,13 +433,16 @@ def test_cli_guardrails_against_moto_server(reset_moto_server: str, tmp_path: An
     text = out.getvalue()
     assert "management account" in text
     assert "compliant" in text.lower()
-    for sarif_or_junit in ("sarif", "junit", "html"):
+    reports = {}
+    for fmt in ("sarif", "junit", "html"):
         out = io.StringIO()
-        main(
-            ["guardrails", "aws", "--endpoint-url", reset_moto_server, "--no-history", "--format", sarif_or_junit],
-            stdout=out,
-        )
-        assert "guardrail" in out.getvalue()
+        main(["guardrails", "aws", "--endpoint-url", reset_moto_server, "--no-history", "--format", fmt], stdout=out)
+        reports[fmt] = out.getvalue()
+    results = json.loads(reports["sarif"])["runs"][0]["results"]
+    assert {r["properties"]["kind"] for r in results} == {"guardrail"}
+    assert all("chain" in r["properties"]["details"] for r in results)
+    assert "chain: management account" in reports["junit"]
+    assert "<li>chain: management account" in reports["html"]
 
 
 def test_cli_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

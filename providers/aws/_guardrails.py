@@ -4,10 +4,13 @@ Reached through ``load_provider("aws").guardrails(context)`` and
 ``.emit_guardrails(policy)``.
 
 **Walk.** ``ListRoots`` → ``ListOrganizationalUnitsForParent`` /
-``ListAccountsForParent`` down the tree; ``ListPoliciesForTarget`` for
-``SERVICE_CONTROL_POLICY`` and ``RESOURCE_CONTROL_POLICY`` at every root, OU
-and account; ``DescribePolicy`` once per policy however many targets it is
-attached to. Every list call is paginated.
+``ListAccountsForParent`` down the tree. For the whole organisation, the
+attachments come from ``ListPolicies`` (SCPs, RCPs) and ``ListTargetsForPolicy``
+per policy — pages of attachments, not two requests per account; with
+``--accounts`` (or when that listing is refused), from ``ListPoliciesForTarget``
+for both types at every root, OU and account on their paths. ``DescribePolicy``
+once per policy however many targets it is attached to. Every list call is
+paginated.
 
 **SCP semantics** (`SCP evaluation`_): an action is allowed in an account only
 if, at *every* level from the root through each OU to the account itself, some
@@ -165,6 +168,7 @@ GLOBAL_ACTIONS: tuple[str, ...] = (
 SCP_MAX_CHARS = 5_120
 
 _PARTITION = "aws"
+_KINDS = ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY")
 _US_EAST_1 = "us-east-1"
 _ACCOUNT_ID = re.compile(r"\b\d{12}\b")
 _ORDINARY = "arn:aws:iam::{account}:role/residency-ordinary-principal"
@@ -576,9 +580,43 @@ class _Org:
             parents = nxt
         return str(org.get("MasterAccountId", "")), containers, accounts
 
+    def attach_by_policy(self, targets: Sequence[str]) -> bool:
+        """``ListPolicies`` per type and ``ListTargetsForPolicy`` per policy, then ``DescribePolicy`` once each.
+
+        For a whole organisation this costs pages of attachments, not two requests per account. False (nothing
+        recorded) when the listing is refused, so the caller falls back to :meth:`attach`.
+        """
+        wanted = set(targets)
+        attached: dict[tuple[str, str], list[str]] = {(t, k): [] for t in targets for k in _KINDS}
+        names: dict[str, str] = {}
+        try:
+            listed = [(kind, p) for kind in _KINDS for p in self._pages("list_policies", "Policies", Filter=kind)]
+        except (ClientError, BotoCoreError):
+            return False
+
+        def one(item: tuple[str, dict[str, Any]]) -> tuple[str, str, list[str]]:
+            kind, p = item
+            found = self._pages("list_targets_for_policy", "Targets", PolicyId=p["Id"])
+            return kind, p["Id"], [t["TargetId"] for t in found]
+
+        try:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="residency-org") as pool:
+                results = list(pool.map(one, listed))
+        except (ClientError, BotoCoreError):
+            return False
+        for (_, p), (kind, pid, on) in zip(listed, results, strict=True):
+            hits = [t for t in on if t in wanted]
+            for t in hits:
+                attached[(t, kind)].append(pid)
+            if hits:
+                names[pid] = p.get("Name", pid)
+        self.attached.update(attached)
+        self._describe(names)
+        return True
+
     def attach(self, targets: Sequence[str]) -> None:
         """``ListPoliciesForTarget`` for both types at every target, then ``DescribePolicy`` once per policy."""
-        jobs = [(t, kind) for t in targets for kind in ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY")]
+        jobs = [(t, kind) for t in targets for kind in _KINDS]
 
         def one(job: tuple[str, str]) -> tuple[tuple[str, str], list[str] | str, dict[str, str]]:
             target, kind = job
@@ -595,6 +633,10 @@ class _Org:
             for job, ids, nm in pool.map(one, jobs):
                 self.attached[job] = ids
                 names.update(nm)
+        self._describe(names)
+
+    def _describe(self, names: Mapping[str, str]) -> None:
+        """``DescribePolicy`` once per policy id in ``names`` (id -> name)."""
 
         def fetch(pid: str) -> tuple[str, tuple[str, tuple[Statement, ...] | str]]:
             name = names[pid]
@@ -753,7 +795,9 @@ def guardrails(ctx: ScanContext) -> Iterator[Finding]:
     needed: dict[str, None] = {}
     for a in accounts:
         needed.update(dict.fromkeys(n.id for n in _path(a)))
-    org.attach(list(needed))
+    # a whole organisation: attachments listed per policy (pages of attachments); a few accounts: per target
+    if wanted or not org.attach_by_policy(list(needed)):
+        org.attach(list(needed))
     cache: dict[Any, Any] = {}
     for acct in accounts:
         ctx.accounts_scanned.append(acct.id)
