@@ -2,13 +2,12 @@
 
 ::
 
-    residency scan aws|azure|gcp [--policy NAME|FILE] [--regions R,R] [--services S,S]
+    residency scan aws|azure|gcp [--policy NAME|FILE] [--regions R,R] [--services S,S] [--guardrails]
                        [--accounts ID,ID | --org] [--role-name NAME] [--profile NAME]
                        [--subscriptions ID,ID] [--projects ID,ID] [--source S] [--scope SCOPE]
                        [--endpoint-url URL] [--concurrency N] [--s3-replication all|needed|off]
                        [--format table|json|sarif|junit|html] [--output FILE]
                        [--history PATH | --no-history] [--fail-on-unknown] [--no-progress]
-                       [--guardrails]
     residency history [--history PATH] [--limit N] [--format table|json]
     residency demo [--format ...] [--output FILE]
 
@@ -30,13 +29,13 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._errors import ProviderError
-from ._findings import Finding
 from ._history import History, default_history_path
 from ._report import FORMATS, Report, ReportError, write_report
 from ._scan import FindingSpool, ScanContext, make_context, scope_of, stream_scan
 
 if TYPE_CHECKING:
     from ._cli import _Parser
+    from ._findings import Finding
 
 __all__ = ["register", "run_cli_scan"]
 
@@ -110,8 +109,8 @@ def run_cli_scan(
     output: str | None = None,
     history: str | None = None,
     use_history: bool = True,
-    fail_on_unknown: bool = False,
     findings: Callable[[ScanContext], Iterator[Finding]] = stream_scan,
+    fail_on_unknown: bool = False,
 ) -> int:
     """Scan, record history, write the report; return the exit code (shared by ``scan``, ``demo``, ``guardrails``).
 
@@ -211,12 +210,12 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     return run_cli_scan(
         ctx,
         out,
+        findings=_with_guardrails if args.guardrails else stream_scan,
         fmt=args.format,
         output=args.output,
         history=args.history,
         use_history=not args.no_history,
         fail_on_unknown=args.fail_on_unknown,
-        findings=_with_guardrails if args.guardrails else stream_scan,
     )
 
 
@@ -317,6 +316,9 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="per-bucket replication look-ups: only where they can change the verdict (needed, default), "
         "for every bucket (all), or none (off: bucket regions only)",
     )
+    p.add_argument(
+        "--guardrails", action="store_true", help="also judge the accounts' guardrails ('residency guardrails')"
+    )
     p.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (default: stdout)")
     hist = p.add_mutually_exclusive_group()
@@ -324,7 +326,6 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
     hist.add_argument("--no-history", action="store_true", help="do not record this scan")
     p.add_argument("--fail-on-unknown", action="store_true", help="exit 1 when anything could not be read")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on the terminal")
-    p.add_argument("--guardrails", action="store_true", help="also judge the accounts' guardrails (SCPs, ...)")
     p.set_defaults(func=_cmd_scan)
 
     h = sub.add_parser("history", help="list past scans")
