@@ -483,7 +483,7 @@ def _writable(whole: Chain, account: str, principal: str, regions: Sequence[str]
 def _principals(chain: Chain) -> list[str]:
     """Principal ARN patterns some Deny condition names (exemption candidates)."""
     found: dict[str, None] = {}
-    for st in (s for lvl in chain.scp_levels for s in lvl):
+    for st in (*(s for lvl in chain.scp_levels for s in lvl), *chain.rcp):
         if st.effect != "Deny":
             continue
         for c in st.conditions:
@@ -569,15 +569,24 @@ class _Org:
         parents = [_Node(r["Id"], "root", r.get("Name", "Root")) for r in roots]
         containers = list(parents)
         accounts: list[_Node] = []
-        while parents:
-            nxt: list[_Node] = []
-            for p in parents:
-                for ou in self._pages("list_organizational_units_for_parent", "OrganizationalUnits", ParentId=p.id):
-                    nxt.append(_Node(ou["Id"], "ou", ou.get("Name", ""), p))
-                for a in self._pages("list_accounts_for_parent", "Accounts", ParentId=p.id):
-                    accounts.append(_Node(a["Id"], "account", a.get("Name", ""), p))
-            containers += nxt
-            parents = nxt
+
+        def children(p: _Node) -> tuple[list[_Node], list[_Node]]:
+            ous = self._pages("list_organizational_units_for_parent", "OrganizationalUnits", ParentId=p.id)
+            accts = self._pages("list_accounts_for_parent", "Accounts", ParentId=p.id)
+            return (
+                [_Node(ou["Id"], "ou", ou.get("Name", ""), p) for ou in ous],
+                [_Node(a["Id"], "account", a.get("Name", ""), p) for a in accts],
+            )
+
+        # one level of the tree at a time, its parents in parallel
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="residency-org") as pool:
+            while parents:
+                nxt: list[_Node] = []
+                for ous, accts in pool.map(children, parents):
+                    nxt += ous
+                    accounts += accts
+                containers += nxt
+                parents = nxt
         return str(org.get("MasterAccountId", "")), containers, accounts
 
     def attach_by_policy(self, targets: Sequence[str]) -> bool:
@@ -589,10 +598,13 @@ class _Org:
         wanted = set(targets)
         attached: dict[tuple[str, str], list[str]] = {(t, k): [] for t in targets for k in _KINDS}
         names: dict[str, str] = {}
-        try:
-            listed = [(kind, p) for kind in _KINDS for p in self._pages("list_policies", "Policies", Filter=kind)]
-        except (ClientError, BotoCoreError):
-            return False
+        listed: list[tuple[str, dict[str, Any]]] = []
+        for kind in _KINDS:
+            try:
+                listed += [(kind, p) for p in self._pages("list_policies", "Policies", Filter=kind)]
+            except (ClientError, BotoCoreError) as exc:
+                if not (kind == "RESOURCE_CONTROL_POLICY" and _is_not_enabled(exc)):
+                    return False
 
         def one(item: tuple[str, dict[str, Any]]) -> tuple[str, str, list[str]]:
             kind, p = item
