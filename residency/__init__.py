@@ -4,6 +4,8 @@ One policy and one location catalog, used three ways:
 
 * :func:`guard` — stop out-of-geography writes inside the application;
 * ``residency scan aws|azure|gcp`` — find what already lives outside;
+* ``residency guardrails aws|azure|gcp`` — do the cloud's own policies keep new data in?
+  (:func:`check_guardrails`; :func:`emit_guardrails` writes the policies that do);
 * the pytest plugin — make such writes fail the tests.
 
 >>> import residency
@@ -30,6 +32,7 @@ from ._errors import (
 from ._findings import Finding
 from ._geography import ANYWHERE, BUILTIN_GEOGRAPHIES, EEA, EEA_CH, EU, Geography, parse_geography
 from ._guard import Guard, Mode, active_guards, guard
+from ._guardrails import check_guardrails, emit_guardrails
 from ._policy import (
     DataClassRule,
     Decision,
@@ -80,6 +83,8 @@ __all__ = [
     "available_providers",
     "builtin_policy_names",
     "catalog",
+    "check_guardrails",
+    "emit_guardrails",
     "guard",
     "load_policy",
     "load_provider",

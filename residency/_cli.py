@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[_Parser]], None]]:
-    """Sub-commands that live in their own modules (scan, history, demo)."""
+    """Sub-commands that live in their own modules (scan, history, demo, guardrails)."""
     out = []
     try:
         from ._cli_scan import register  # type: ignore[import-not-found, unused-ignore]
@@ -218,6 +218,9 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[_Parser]], None]]
         pass
     else:
         out.append(register)
+    from ._cli_guardrails import register as register_guardrails
+
+    out.append(register_guardrails)
     return out
 
 

@@ -2,7 +2,7 @@
 
 ::
 
-    residency scan aws|azure|gcp [--policy NAME|FILE] [--regions R,R] [--services S,S]
+    residency scan aws|azure|gcp [--policy NAME|FILE] [--regions R,R] [--services S,S] [--guardrails]
                        [--accounts ID,ID | --org] [--role-name NAME] [--profile NAME]
                        [--subscriptions ID,ID] [--projects ID,ID] [--source S] [--scope SCOPE]
                        [--endpoint-url URL] [--concurrency N] [--s3-replication all|needed|off]
@@ -35,6 +35,7 @@ from ._scan import FindingSpool, ScanContext, make_context, scope_of, stream_sca
 
 if TYPE_CHECKING:
     from ._cli import _Parser
+    from ._findings import Finding
 
 __all__ = ["register", "run_cli_scan"]
 
@@ -108,9 +109,12 @@ def run_cli_scan(
     output: str | None = None,
     history: str | None = None,
     use_history: bool = True,
+    findings: Callable[[ScanContext], Iterator[Finding]] = stream_scan,
     fail_on_unknown: bool = False,
 ) -> int:
-    """Scan, record history, write the report; return the exit code (shared by ``scan`` and ``demo``).
+    """Scan, record history, write the report; return the exit code (shared by ``scan``, ``demo``, ``guardrails``).
+
+    ``findings`` is the finding stream to report (default: the scan's).
 
     The report target and the history database are checked before the scan, so a
     typo in either costs no scan.
@@ -120,7 +124,7 @@ def run_cli_scan(
         db = stack.enter_context(History(history or default_history_path())) if use_history else None
         spool = stack.enter_context(FindingSpool())
         started = dt.datetime.now(dt.timezone.utc)
-        for finding in stream_scan(ctx):
+        for finding in findings(ctx):
             spool.add(finding)
         finished = dt.datetime.now(dt.timezone.utc)
         scope = scope_of(ctx)
@@ -206,12 +210,21 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     return run_cli_scan(
         ctx,
         out,
+        findings=_with_guardrails if args.guardrails else stream_scan,
         fmt=args.format,
         output=args.output,
         history=args.history,
         use_history=not args.no_history,
         fail_on_unknown=args.fail_on_unknown,
     )
+
+
+def _with_guardrails(ctx: ScanContext) -> Iterator[Finding]:
+    """``scan --guardrails``: the scan's findings, then the accounts' guardrail findings."""
+    from ._guardrails import stream_guardrails
+
+    yield from stream_scan(ctx)
+    yield from stream_guardrails(ctx)
 
 
 def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
@@ -302,6 +315,9 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
         default="needed",
         help="per-bucket replication look-ups: only where they can change the verdict (needed, default), "
         "for every bucket (all), or none (off: bucket regions only)",
+    )
+    p.add_argument(
+        "--guardrails", action="store_true", help="also judge the accounts' guardrails ('residency guardrails')"
     )
     p.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (default: stdout)")

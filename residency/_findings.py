@@ -72,6 +72,12 @@ class Finding:
     could not be read, and why; ``scope_gap`` marks an ``unknown`` finding that
     stands for a whole scope the scan could not read (a region or service, an
     account, a subscription, a project) rather than for one resource.
+
+    ``kind`` says what was judged: ``"resource"`` (a scanned or planned
+    resource) or ``"guardrail"`` (the effective native guardrails of an account,
+    subscription or project: where data writes can still land). ``details``
+    holds JSON-serialisable facts specific to the kind (for guardrails: the
+    policy chain that decided, exempt principals, the writable locations).
     """
 
     provider: str
@@ -93,6 +99,8 @@ class Finding:
     expires: dt.date | None = None
     error: str | None = None
     scope_gap: bool = False
+    kind: str = "resource"
+    details: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
 
     def __repr__(self) -> str:
         where = ",".join(loc.code for loc in self.locations) or "?"
@@ -143,6 +151,8 @@ class Finding:
             "waiver": self.waiver,
             "expires": self.expires.isoformat() if self.expires else None,
             "error": self.error,
+            "kind": self.kind,
+            "details": dict(self.details),
         }
 
 

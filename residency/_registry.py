@@ -5,7 +5,10 @@ The core never imports a cloud SDK. ``load_provider("aws")`` imports
 caller gets :class:`ProviderNotInstalledError` naming the extra to install.
 
 An adapter is any object with the :class:`ProviderAdapter` shape; each provider
-package exposes one as ``ADAPTER``.
+package exposes one as ``ADAPTER``. Adapters may also offer ``guardrails(context)``
+(yield ``guardrail`` findings built with :func:`residency._guardrails.judge`) and
+``emit_guardrails(policy)`` (the native guardrail documents that implement a
+policy); the core looks them up with ``getattr`` and says when one is missing.
 """
 
 from __future__ import annotations

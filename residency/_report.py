@@ -211,6 +211,15 @@ def _locs(f: Finding) -> str:
     return ",".join(loc.code for loc in f.locations) or "?"
 
 
+def guardrail_lines(f: Finding) -> list[str]:
+    """For a ``guardrail`` finding: the policy chain that decided (root first) and the exempt principals."""
+    if f.kind != "guardrail":
+        return []
+    lines = [f"chain: {step}" for step in f.details.get("chain") or ()]
+    lines += [f"exempt: {e}" for e in f.details.get("exempt") or ()]
+    return lines
+
+
 # ---------------------------------------------------------------------- table
 
 
@@ -244,7 +253,9 @@ def write_table(report: Report, out: TextIO, *, compliant_rows: int = 25) -> Non
                 continue
         status = f.status.upper() + (" NEW" if report.is_new(f) else "")
         countries = ",".join(f.countries) if len(f.countries) <= 6 else f"{len(f.countries)} countries"
-        rows.append([status, f.service, f.name or f.resource_id, _locs(f), countries or "?", f.reason])
+        locs = _locs(f) if len(f.locations) <= 6 else f"{len(f.locations)} locations"
+        what = f"{f.resource_type} {f.resource_id}" if f.kind == "guardrail" else f.name or f.resource_id
+        rows.append([status, f.service, what, locs, countries or "?", f.reason])
         if len(rows) >= 200:  # stream in blocks; columns align within a block
             flush()
     if len(rows) > 1 or (rows and rows[0][0] != "STATUS"):
@@ -509,6 +520,8 @@ def write_sarif(report: Report, out: TextIO) -> None:
                 "locations": [loc.code for loc in f.locations],
                 "countries": list(f.countries),
                 "resourceTags": dict(f.tags),  # SARIF reserves "tags" for a list of strings
+                "kind": f.kind,
+                "details": dict(f.details),
             },
         }
         if rid in index:
@@ -574,6 +587,7 @@ def write_junit(report: Report, out: TextIO) -> None:
                     f"{loc.code} ({role}): {why}"
                     for loc, role, why in zip(f.locations, f.roles, f.reasons, strict=False)
                 ]
+                + guardrail_lines(f)
             )
         )
         if f.status == "violation":

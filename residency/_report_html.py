@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from ._findings import Finding
 from ._geography import country_name
-from ._report import Report, _version
+from ._report import Report, _version, guardrail_lines
 
 __all__ = ["write_html"]
 
@@ -91,7 +91,11 @@ def _row(f: Finding, report: Report, *, explain: bool) -> str:
         for loc, role in zip(f.locations, f.roles or [""] * len(f.locations), strict=False)
     )
     why = _e(f.reason)
-    if explain and len(f.reasons) > 1:
+    if f.kind == "guardrail":
+        # a guardrail finding's locations are every region left open: codes only, the chain instead of reasons
+        locs = _e(", ".join(loc.code for loc in f.locations))
+        why += "<ul>" + "".join(f"<li>{_e(line)}</li>" for line in guardrail_lines(f)) + "</ul>"
+    elif explain and len(f.reasons) > 1:
         why += "<ul>" + "".join(f"<li>{_e(r)}</li>" for r in f.reasons if r) + "</ul>"
     tags = ", ".join(f"{_e(k)}={_e(v)}" for k, v in f.tags.items())
     return (

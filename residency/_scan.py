@@ -344,8 +344,14 @@ def run_scan(
         today=today,
         **options,
     )
+    return collect(ctx)
+
+
+def collect(context: ScanContext, stream: Callable[[ScanContext], Iterator[Finding]] | None = None) -> ScanResult:
+    """Run ``stream`` (default: :func:`stream_scan`) on ``context`` and collect a :class:`ScanResult`."""
+    ctx = context
     started = dt.datetime.now(dt.timezone.utc)
-    findings = list(stream_scan(ctx))
+    findings = list((stream or stream_scan)(ctx))
     finished = dt.datetime.now(dt.timezone.utc)
     order = {s: i for i, s in enumerate(FINDING_STATUSES)}
     findings.sort(key=lambda f: (order[f.status], f.account, f.service, f.resource_id))

@@ -44,3 +44,8 @@ def test_core_never_imports_a_cloud_sdk() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_guardrails_api_is_exported() -> None:
+    assert {"check_guardrails", "emit_guardrails"} <= set(residency.__all__)
+    assert residency.check_guardrails.__module__ == "residency._guardrails"

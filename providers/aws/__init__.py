@@ -17,6 +17,7 @@ except ImportError as exc:  # pragma: no cover - exercised by the extras test
 
 if TYPE_CHECKING:
     from residency._findings import Finding
+    from residency._policy import Policy
     from residency._scan import ScanContext
 
 __all__ = ["ADAPTER", "AwsAdapter"]
@@ -50,6 +51,18 @@ class AwsAdapter:
         from ._scan import scan
 
         return scan(context)
+
+    def guardrails(self, context: ScanContext) -> Iterator[Finding]:
+        """Yield a ``guardrail`` finding per organisation account: where its SCPs/RCPs let data be written."""
+        from ._guardrails import guardrails
+
+        return guardrails(context)
+
+    def emit_guardrails(self, policy: Policy) -> dict[str, Any]:
+        """The SCP document(s) that confine data writes to ``policy``'s regions."""
+        from ._guardrails import emit
+
+        return emit(policy)
 
 
 ADAPTER = AwsAdapter()
