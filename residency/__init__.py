@@ -4,6 +4,7 @@ One policy and one location catalog, used three ways:
 
 * :func:`guard` — stop out-of-geography writes inside the application;
 * ``residency scan aws|azure|gcp`` — find what already lives outside;
+* ``residency plan`` / :func:`check_plan` — find it in a Terraform/OpenTofu plan, before apply;
 * the pytest plugin — make such writes fail the tests.
 
 >>> import residency
@@ -19,6 +20,7 @@ from __future__ import annotations
 from ._catalog import PROVIDERS, Catalog, Location, LocationKind, catalog, lookup_location
 from ._errors import (
     HistoryError,
+    PlanError,
     PolicyError,
     ProviderError,
     ProviderNotInstalledError,
@@ -30,6 +32,7 @@ from ._errors import (
 from ._findings import Finding
 from ._geography import ANYWHERE, BUILTIN_GEOGRAPHIES, EEA, EEA_CH, EU, Geography, parse_geography
 from ._guard import Guard, Mode, active_guards, guard
+from ._plan import check_plan
 from ._policy import (
     DataClassRule,
     Decision,
@@ -63,6 +66,7 @@ __all__ = [
     "Location",
     "LocationKind",
     "Mode",
+    "PlanError",
     "Policy",
     "PolicyError",
     "ProviderAdapter",
@@ -80,6 +84,7 @@ __all__ = [
     "available_providers",
     "builtin_policy_names",
     "catalog",
+    "check_plan",
     "guard",
     "load_policy",
     "load_provider",
