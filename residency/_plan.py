@@ -63,8 +63,9 @@ from ._scan import ScanResult, Scope
 
 __all__ = ["DEFAULT_MAX_BYTES", "PlanInput", "PlannedResource", "check_plan", "read_plan"]
 
-#: a plan larger than this is refused (``max_bytes`` / ``--max-plan-size`` raise it): json.load needs ~8x in memory
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+#: a plan file larger than this is refused (``max_bytes``, ``--max-plan-size`` raise it): reading one takes
+#: about 5 times its size in memory (a 100 MB plan: 0.46 GB), so the limit bounds memory
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 
 PlanInput = str | os.PathLike[str] | Mapping[str, Any]
 
@@ -220,6 +221,7 @@ class Plan:
         self.provider_configs: Mapping[str, Any] = config.get("provider_config") or {}
         self.root_module: Mapping[str, Any] = config.get("root_module") or {}
         self.resources: dict[str, _Raw] = {}
+        self.deleted: set[str] = set()
         self.by_config: dict[str, list[str]] = {}
         self._config_index: dict[tuple[tuple[str, ...], str], Mapping[str, Any]] = {}
         self._buckets: dict[str, str] | None = None
@@ -236,7 +238,8 @@ class Plan:
             change = rc.get("change") or {}
             actions = change.get("actions") or []
             if "create" not in actions and ("delete" in actions or "forget" in actions):
-                continue  # deleted: never a finding, and not a place data lands
+                self.deleted.add(str(rc.get("address", "")))  # never a finding, nor a place data lands
+                continue
             judged = any(a in ("create", "update") for a in actions) or all_resources
             after = change.get("after")
             values = after if isinstance(after, Mapping) else (change.get("before") or {})
@@ -258,7 +261,7 @@ class Plan:
                 if not isinstance(res, Mapping) or res.get("mode", "managed") != "managed":
                     continue
                 address = str(res.get("address", ""))
-                if address in self.resources:
+                if address in self.resources or address in self.deleted:
                     continue
                 self._add(
                     _Raw(
@@ -656,6 +659,7 @@ def check_plan(
                 "terraform_version": data.get("terraform_version"),
                 "resources": len(plan.resources),
                 "judged": len(found),
+                "all_resources": all_resources,
             }
         )
         if config_dir is not None:
@@ -673,7 +677,6 @@ def check_plan(
         accounts=tuple(labels),
         regions=None,
         services=None,
-        target="all" if all_resources else "changes",
         plans=tuple(described),
     )
     return ScanResult(
