@@ -127,7 +127,9 @@ def read_plan(
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         hint = " (truncated? write it again with 'terraform show -json PLANFILE > plan.json')"
-        if exc.pos >= len(raw.rstrip()):
+        if not raw.strip():
+            problem = "the file is empty (write it with 'terraform show -json PLANFILE > plan.json')"
+        elif exc.pos >= len(raw.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
             problem = f"JSON ends early at line {exc.lineno}, column {exc.colno}{hint}"
         else:
             where = f"line {exc.lineno}, column {exc.colno}"
@@ -223,7 +225,7 @@ class Plan:
         self.resources: dict[str, _Raw] = {}
         self.deleted: set[str] = set()
         self.by_config: dict[str, list[str]] = {}
-        self._config_index: dict[tuple[tuple[str, ...], str], Mapping[str, Any]] = {}
+        self._config_index: dict[tuple[str, ...], dict[str, Mapping[str, Any]]] = {}
         self._buckets: dict[str, str] | None = None
         self._homes: dict[str, tuple[str | None, str]] = {}
         self._resolving: set[str] = set()
@@ -232,11 +234,12 @@ class Plan:
     # ----------------------------------------------------------- indexes
 
     def _index(self, all_resources: bool) -> None:
-        for rc in self.data.get("resource_changes") or ():
-            if not isinstance(rc, Mapping) or rc.get("mode", "managed") != "managed":
+        for i, rc in enumerate(self.data.get("resource_changes") or ()):
+            _check_change(rc, self.label, i)
+            if rc.get("mode", "managed") != "managed":
                 continue
-            change = rc.get("change") or {}
-            actions = change.get("actions") or []
+            change = rc["change"]
+            actions = change["actions"]
             if "create" not in actions and ("delete" in actions or "forget" in actions):
                 self.deleted.add(str(rc.get("address", "")))  # never a finding, nor a place data lands
                 continue
@@ -284,18 +287,16 @@ class Plan:
     def config_resource(self, module: str, type_: str, name: str) -> Mapping[str, Any] | None:
         """The configuration block of a resource (its ``provider_config_key`` and ``expressions``)."""
         calls = _module_calls(module)
-        key = (calls, f"{type_}.{name}")
-        if key not in self._config_index:
+        if calls not in self._config_index:
             mod: Mapping[str, Any] | None = self.root_module
             for call in calls:
                 mod = ((mod or {}).get("module_calls") or {}).get(call, {}).get("module")
-            found: Mapping[str, Any] = {}
+            index: dict[str, Mapping[str, Any]] = {}
             for res in (mod or {}).get("resources") or ():
-                if res.get("address") == f"{type_}.{name}" and res.get("mode", "managed") == "managed":
-                    found = res
-                    break
-            self._config_index[key] = found
-        return self._config_index[key] or None
+                if isinstance(res, Mapping) and res.get("mode", "managed") == "managed":
+                    index.setdefault(str(res.get("address")), res)
+            self._config_index[calls] = index
+        return self._config_index[calls].get(f"{type_}.{name}")
 
     def module_call(self, calls: Sequence[str]) -> Mapping[str, Any] | None:
         mod: Mapping[str, Any] = self.root_module
@@ -389,6 +390,22 @@ class Plan:
         answer = (first.location, first.why or (f"{address}: location unknown" if first.location is None else ""))
         self._homes[address] = answer
         return answer
+
+
+def _check_change(rc: object, label: str, i: int) -> None:
+    """A resource change has an address, a type and a change with its actions, or the plan is refused."""
+    key = f"resource_changes[{i}]"
+    if not isinstance(rc, Mapping):
+        raise PlanError(label, key, f"expected an object, got {type(rc).__name__}")
+    for field in ("address", "type"):
+        if not isinstance(rc.get(field), str) or not rc[field]:
+            raise PlanError(label, f"{key}.{field}", "missing or not a string")
+    change = rc.get("change")
+    if not isinstance(change, Mapping) or not isinstance(change.get("actions"), list):
+        raise PlanError(label, f"{key}.change", "expected an object with a list of actions")
+    for side in ("before", "after"):
+        if change.get(side) is not None and not isinstance(change[side], Mapping):
+            raise PlanError(label, f"{key}.change.{side}", f"expected an object, got {type(change[side]).__name__}")
 
 
 def _state_modules(root: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -77,7 +77,9 @@ def test_no_op_judged_only_with_all() -> None:
 def test_unknown_part_names_what_is_missing() -> None:
     f = _by_id(check_plan(PLANS / "aws.json"))["aws_s3_bucket_replication_configuration.to_partner"]
     assert f.status == "unknown"
-    assert f.error is not None and "partner-owned-bucket" in f.error and "not in this plan" in f.error
+    assert f.error is not None
+    assert "partner-owned-bucket" in f.error
+    assert "not in this plan" in f.error
     assert f.roles[-1] == "replication destination partner-owned-bucket"
 
 
@@ -89,7 +91,8 @@ def test_known_outside_stays_a_violation_when_another_part_is_unknown() -> None:
             rc["change"]["after_unknown"]["replica"].append({"region_name": True})
     f = _by_id(check_plan(plan))["aws_dynamodb_table.orders"]
     assert f.status == "violation"
-    assert "us-west-2" in f.reason and f.error == "replica: replica region_name is known only after apply"
+    assert "us-west-2" in f.reason
+    assert f.error == "replica: replica region_name is known only after apply"
     assert [loc.code for loc in f.locations] == ["eu-central-1", "eu-west-1", "us-west-2", "unknown"]
 
 
@@ -134,7 +137,8 @@ def test_expired_waiver_does_not_apply() -> None:
         }
     )
     f = _by_id(check_plan(PLANS / "aws.json", policy, today=dt.date(2026, 1, 1)))["aws_s3_bucket.london"]
-    assert f.status == "violation" and "expired" in f.reason
+    assert f.status == "violation"
+    assert "expired" in f.reason
 
 
 def test_data_classes_from_labels_and_tags() -> None:
@@ -156,7 +160,8 @@ def test_several_plans_and_the_scope() -> None:
     assert result.scope.accounts == (str(PLANS / "azure.json"), "<plan 1>")
     plans = result.scope.to_dict()["plans"]
     assert [p["file"] for p in plans] == [str(PLANS / "azure.json"), "<plan 1>"]
-    assert plans[0]["format_version"] == "1.2" and plans[0]["all_resources"] is False
+    assert plans[0]["format_version"] == "1.2"
+    assert plans[0]["all_resources"] is False
     assert {f.account for f in result.findings} == {str(PLANS / "azure.json"), "<plan 1>"}
 
 
@@ -180,7 +185,8 @@ def test_old_provider_keys_inherit_from_the_parent_module() -> None:
 def test_other_provider_with_location_is_unknown() -> None:
     f = _by_id(check_plan(PLANS / "azure.json"))["digitalocean_spaces_bucket.assets"]
     assert (f.status, f.provider) == ("unknown", "digitalocean")
-    assert "digitalocean/digitalocean" in (f.error or "") and "fra1" in (f.error or "")
+    assert "digitalocean/digitalocean" in (f.error or "")
+    assert "fra1" in (f.error or "")
 
 
 def test_no_region_anywhere_is_unknown() -> None:
