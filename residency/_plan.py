@@ -63,8 +63,9 @@ from ._scan import ScanResult, Scope
 
 __all__ = ["DEFAULT_MAX_BYTES", "PlanInput", "PlannedResource", "check_plan", "read_plan"]
 
-#: a plan larger than this is refused (``max_bytes`` / ``--max-plan-size`` raise it): json.load needs ~8x in memory
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+#: a plan file larger than this is refused (``max_bytes``, ``--max-plan-size`` raise it): reading one takes
+#: about 5 times its size in memory (a 100 MB plan: 0.46 GB), so the limit bounds memory
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 
 PlanInput = str | os.PathLike[str] | Mapping[str, Any]
 
@@ -126,7 +127,9 @@ def read_plan(
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         hint = " (truncated? write it again with 'terraform show -json PLANFILE > plan.json')"
-        if exc.pos >= len(raw.rstrip()):
+        if not raw.strip():
+            problem = "the file is empty (write it with 'terraform show -json PLANFILE > plan.json')"
+        elif exc.pos >= len(raw.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
             problem = f"JSON ends early at line {exc.lineno}, column {exc.colno}{hint}"
         else:
             where = f"line {exc.lineno}, column {exc.colno}"
@@ -220,8 +223,9 @@ class Plan:
         self.provider_configs: Mapping[str, Any] = config.get("provider_config") or {}
         self.root_module: Mapping[str, Any] = config.get("root_module") or {}
         self.resources: dict[str, _Raw] = {}
+        self.deleted: set[str] = set()
         self.by_config: dict[str, list[str]] = {}
-        self._config_index: dict[tuple[tuple[str, ...], str], Mapping[str, Any]] = {}
+        self._config_index: dict[tuple[str, ...], dict[str, Mapping[str, Any]]] = {}
         self._buckets: dict[str, str] | None = None
         self._homes: dict[str, tuple[str | None, str]] = {}
         self._resolving: set[str] = set()
@@ -230,13 +234,15 @@ class Plan:
     # ----------------------------------------------------------- indexes
 
     def _index(self, all_resources: bool) -> None:
-        for rc in self.data.get("resource_changes") or ():
-            if not isinstance(rc, Mapping) or rc.get("mode", "managed") != "managed":
+        for i, rc in enumerate(self.data.get("resource_changes") or ()):
+            _check_change(rc, self.label, i)
+            if rc.get("mode", "managed") != "managed":
                 continue
-            change = rc.get("change") or {}
-            actions = change.get("actions") or []
+            change = rc["change"]
+            actions = change["actions"]
             if "create" not in actions and ("delete" in actions or "forget" in actions):
-                continue  # deleted: never a finding, and not a place data lands
+                self.deleted.add(str(rc.get("address", "")))  # never a finding, nor a place data lands
+                continue
             judged = any(a in ("create", "update") for a in actions) or all_resources
             after = change.get("after")
             values = after if isinstance(after, Mapping) else (change.get("before") or {})
@@ -258,7 +264,7 @@ class Plan:
                 if not isinstance(res, Mapping) or res.get("mode", "managed") != "managed":
                     continue
                 address = str(res.get("address", ""))
-                if address in self.resources:
+                if address in self.resources or address in self.deleted:
                     continue
                 self._add(
                     _Raw(
@@ -281,18 +287,16 @@ class Plan:
     def config_resource(self, module: str, type_: str, name: str) -> Mapping[str, Any] | None:
         """The configuration block of a resource (its ``provider_config_key`` and ``expressions``)."""
         calls = _module_calls(module)
-        key = (calls, f"{type_}.{name}")
-        if key not in self._config_index:
+        if calls not in self._config_index:
             mod: Mapping[str, Any] | None = self.root_module
             for call in calls:
                 mod = ((mod or {}).get("module_calls") or {}).get(call, {}).get("module")
-            found: Mapping[str, Any] = {}
+            index: dict[str, Mapping[str, Any]] = {}
             for res in (mod or {}).get("resources") or ():
-                if res.get("address") == f"{type_}.{name}" and res.get("mode", "managed") == "managed":
-                    found = res
-                    break
-            self._config_index[key] = found
-        return self._config_index[key] or None
+                if isinstance(res, Mapping) and res.get("mode", "managed") == "managed":
+                    index.setdefault(str(res.get("address")), res)
+            self._config_index[calls] = index
+        return self._config_index[calls].get(f"{type_}.{name}")
 
     def module_call(self, calls: Sequence[str]) -> Mapping[str, Any] | None:
         mod: Mapping[str, Any] = self.root_module
@@ -386,6 +390,22 @@ class Plan:
         answer = (first.location, first.why or (f"{address}: location unknown" if first.location is None else ""))
         self._homes[address] = answer
         return answer
+
+
+def _check_change(rc: object, label: str, i: int) -> None:
+    """A resource change has an address, a type and a change with its actions, or the plan is refused."""
+    key = f"resource_changes[{i}]"
+    if not isinstance(rc, Mapping):
+        raise PlanError(label, key, f"expected an object, got {type(rc).__name__}")
+    for field in ("address", "type"):
+        if not isinstance(rc.get(field), str) or not rc[field]:
+            raise PlanError(label, f"{key}.{field}", "missing or not a string")
+    change = rc.get("change")
+    if not isinstance(change, Mapping) or not isinstance(change.get("actions"), list):
+        raise PlanError(label, f"{key}.change", "expected an object with a list of actions")
+    for side in ("before", "after"):
+        if change.get(side) is not None and not isinstance(change[side], Mapping):
+            raise PlanError(label, f"{key}.change.{side}", f"expected an object, got {type(change[side]).__name__}")
 
 
 def _state_modules(root: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -656,6 +676,7 @@ def check_plan(
                 "terraform_version": data.get("terraform_version"),
                 "resources": len(plan.resources),
                 "judged": len(found),
+                "all_resources": all_resources,
             }
         )
         if config_dir is not None:
@@ -673,7 +694,6 @@ def check_plan(
         accounts=tuple(labels),
         regions=None,
         services=None,
-        target="all" if all_resources else "changes",
         plans=tuple(described),
     )
     return ScanResult(

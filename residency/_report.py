@@ -219,7 +219,7 @@ def _locs(f: Finding) -> str:
 def _header(report: Report) -> str:
     s = report.scope
     if s.plans is not None:
-        what = "every resource" if s.target == "all" else "changes only"
+        what = "every resource" if any(p.get("all_resources") for p in s.plans) else "changes only"
         return (
             f"eu-residency plan: {', '.join(s.accounts)} ({what}), policy '{report.policy.name}' "
             f"(allow {report.policy.geography.name})"
