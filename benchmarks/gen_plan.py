@@ -185,7 +185,7 @@ class Res:
     """One resource instance as the generator builds it."""
 
     __slots__ = ("action", "address", "computed", "expr", "index", "key", "mode", "module", "name", "status", "type")
-    __slots__ += ("unknown", "values")
+    __slots__ += ("extra", "unknown", "values")
 
     def __init__(
         self,
@@ -205,6 +205,8 @@ class Res:
         self.mode = mode
         #: values known only once the resource exists (the after of an update or no-op shows them)
         self.computed: dict[str, Any] = {}
+        #: locations decided by another resource (an S3 replication destination bucket's region)
+        self.extra: list[str] = []
         self.module = ""
         self.index: int | None = None
         self.action: list[str] = ["create"]
@@ -294,8 +296,12 @@ class Gen:
                 {"id": {"constant_value": "all"}, "status": {"constant_value": "Enabled"}, "destination": [dest_expr]}
             ],
         }
+        if "region" in s.values:  # provider v6: the configuration is made in the source bucket's region
+            values["region"] = expr["region"] = s.values["region"]
+            expr["region"] = {"constant_value": s.values["region"]}
         rep = Res("aws_s3_bucket_replication_configuration", self.uid("rep"), s.key, values, status, unknown=unknown)
         rep.expr = expr
+        rep.extra = [d_region]
         return [*src, *dst, rep]
 
     def aws_dynamodb(self, module: str) -> list[Res]:
@@ -597,6 +603,58 @@ def _config_tree(tree: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_TRAPS = {"eu-west-2", "eu-central-2", "europe-west2", "europe-west6", "eur5", "eur7", "eur8", "uksouth", "ukwest"}
+_TRAPS |= {"switzerlandnorth", "switzerlandwest"}
+
+
+def categories(res: Res) -> list[str]:
+    """What decides a finding's answer (for per-category scores in benchmarks/bench_plan.py)."""
+    v, out = res.values, []
+    places: list[str] = []
+    if res.type.startswith("aws_"):
+        if "region" in v:
+            out.append("AWS resource's own region (provider v6)")
+            places.append(v["region"])
+        else:
+            out.append("AWS provider region" + (" (alias, variable or module)" if res.key != "aws" else ""))
+            places.append(Gen.aws_region(res.key))
+        replicas = [r.get("region_name") or r.get("region") for r in v.get("replica", [])]
+        if replicas:
+            out.append("replica blocks (DynamoDB, Secrets Manager)")
+            places += replicas
+        if res.extra:
+            out.append("S3 replication destination")
+            places += res.extra
+    elif res.type.startswith("azurerm_"):
+        if "location" not in v:
+            out.append("known only after apply")
+        else:
+            out.append("Azure location")
+            places.append(v["location"])
+        kind = str(v.get("account_replication_type", ""))
+        if "GRS" in kind or "GZRS" in kind:
+            out.append("Azure GRS region pair")
+            places.append(AZURE_PAIRS[v["location"]])
+        if len(v.get("geo_location", [])) > 1:
+            out.append("Cosmos DB geo_location")
+            places += [g["location"] for g in v["geo_location"]]
+    else:
+        members = [m for c in v.get("custom_placement_config", []) for m in c["data_locations"]]
+        loc = str(v.get("location", ""))
+        if members or loc.upper().startswith("EUR"):
+            out.append("GCS dual-region")
+        elif "location" in v or "zone" in v or "region" in v:
+            out.append("Google location, region or zone")
+        else:
+            out.append("Google provider region")
+        places += [*members, loc, str(v.get("zone", ""))[:-2], str(v.get("region", ""))]
+        if "region" not in v and "location" not in v and "zone" not in v:
+            places.append(GOOGLE_ALIASES[res.key][0])
+    if _TRAPS & {p.lower() for p in places}:
+        out.append("London or Zurich behind a European name")
+    return out
+
+
 def generate(n: int, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
     """A plan with ``n`` resource changes and its truth (see the module docstring)."""
     gen = Gen(seed)
@@ -607,10 +665,12 @@ def generate(n: int, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
     planned, prior, config = _tree(), _tree(), _tree()
     truth_default: dict[str, str] = {}
     truth_all: dict[str, str] = {}
+    why: dict[str, list[str]] = {}
     while len(changes) < n:
         module = rng.choice(MODULES)
         group = rng.choices(builders, weights=weights)[0](gen, module)
-        action = rng.choice(ACTIONS)
+        # a location read only at apply belongs to a resource being created
+        action = ["create"] if any(r.mode == "data" for r in group) else rng.choice(ACTIONS)
         counted = len(group) == 1 and group[0].mode == "managed" and rng.random() < 0.1
         instances: list[Res] = []
         for res in group:
@@ -648,6 +708,7 @@ def generate(n: int, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
                 _node(prior, module)["resources"].append(_instance(res, _before(res)))
             if res.status is not None and res.mode == "managed" and res.action != ["delete"]:
                 truth_all[res.address] = res.status
+                why[res.address] = categories(res)
                 if res.action != ["no-op"]:
                     truth_default[res.address] = res.status
         for res in group:
@@ -683,6 +744,7 @@ def generate(n: int, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
         "policy": "eu",
         "default": truth_default,
         "all": truth_all,
+        "why": why,
     }
     return plan, truth
 
