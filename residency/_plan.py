@@ -564,7 +564,8 @@ def _judge(policy: Policy, r: PlannedResource, found: Sequence[Placement], today
     home = next((p.location for p in found if p.location), "") or ""
     error = "; ".join(f"{p.role}: {p.why or _UNKNOWN_AT_APPLY}" for p in missing)
     if not known:
-        return unreadable(error=error, region=home, policy=policy.name, **common)
+        gap = unreadable(error=error, region=home, policy=policy.name, **common)
+        return attrs.evolve(gap, reason=f"{_UNKNOWN_AT_APPLY}: {error}")
     f = evaluate(policy, placements=known, region=home, today=today, **common)
     if not missing:
         return f
@@ -580,7 +581,7 @@ def _judge(policy: Policy, r: PlannedResource, found: Sequence[Placement], today
     return attrs.evolve(
         f,
         status="unknown",
-        reason=f"could not be read: {error}",
+        reason=f"{_UNKNOWN_AT_APPLY}: {error}",
         rule="unreadable",
         waiver=None,
         expires=None,
