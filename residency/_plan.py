@@ -149,7 +149,8 @@ def _too_big(size: int, limit: int, *, more: bool = False) -> str:
     )
 
 
-_FORMAT = re.compile(r"^(1\.[0-9]+|0\.2)$")
+#: 1.x (Terraform >= 1.1, OpenTofu); 0.1 and 0.2 (Terraform 0.12-1.0) hold the same keys read here
+_FORMAT = re.compile(r"^(1\.[0-9]+|0\.[12])$")
 _SHAPES: tuple[tuple[str, type], ...] = (
     ("resource_changes", list),
     ("variables", Mapping),
@@ -177,7 +178,7 @@ def validate_plan(data: object, name: str) -> None:
         raise PlanError(
             name,
             "format_version",
-            f"unsupported version {version!r}; this release reads 1.x (Terraform >= 1.0, OpenTofu)",
+            f"unsupported version {version!r}; this release reads 0.1, 0.2 and 1.x (Terraform >= 0.12, OpenTofu)",
         )
     if "planned_values" not in data and "resource_changes" not in data:
         what = "a state (terraform show -json without a plan file)" if "values" in data else "not a plan"
