@@ -249,8 +249,8 @@ class Plan:
             values = after if isinstance(after, Mapping) else (change.get("before") or {})
             self._add(
                 _Raw(
-                    address=str(rc.get("address", "")),
-                    module=str(rc.get("module_address", "")),
+                    address=rc["address"],
+                    module=str(rc.get("module_address") or _module_of(rc["address"], rc["type"], rc.get("name"))),
                     type=str(rc.get("type", "")),
                     name=str(rc.get("name", "")),
                     provider_name=str(rc.get("provider_name", "")),
@@ -391,6 +391,18 @@ class Plan:
         answer = (first.location, first.why or (f"{address}: location unknown" if first.location is None else ""))
         self._homes[address] = answer
         return answer
+
+
+def _module_of(address: str, type_: str, name: object) -> str:
+    """The module part of an address, for plans that leave ``module_address`` out.
+
+    >>> _module_of('module.a["x.y"].aws_s3_bucket.b[0]', "aws_s3_bucket", "b")
+    'module.a["x.y"]'
+    """
+    if not address.startswith("module."):
+        return ""
+    cut = address.rfind(f".{type_}.{name}")
+    return address[:cut] if cut > 0 else ""
 
 
 def _check_change(rc: object, label: str, i: int) -> None:

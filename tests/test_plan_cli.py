@@ -285,3 +285,14 @@ def test_pre_commit_hook_and_ci_example() -> None:
     upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
     assert upload["with"]["sarif_file"] == "residency.sarif"
     assert workflow["permissions"]["security-events"] == "write"
+
+
+def test_config_dir_without_the_parser_falls_back_to_addresses(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "hcl2", None)  # as if the 'plan' extra were not installed
+    (tmp_path / "main.tf").write_text(TF_ROOT)
+    sarif = _sarif(["plan", str(PLANS / "aws.json"), "--config-dir", str(tmp_path)])
+    run = sarif["runs"][0]
+    assert any("pip install 'eu-residency[plan]'" in n for n in run["properties"]["notes"])
+    assert all(r["locations"][0]["physicalLocation"]["region"] == {"startLine": 1} for r in run["results"])
