@@ -149,7 +149,8 @@ def _too_big(size: int, limit: int, *, more: bool = False) -> str:
     )
 
 
-_FORMAT = re.compile(r"^(1\.[0-9]+|0\.2)$")
+#: 1.x (Terraform >= 1.1, OpenTofu); 0.1 and 0.2 (Terraform 0.12-1.0) hold the same keys read here
+_FORMAT = re.compile(r"^(1\.[0-9]+|0\.[12])$")
 _SHAPES: tuple[tuple[str, type], ...] = (
     ("resource_changes", list),
     ("variables", Mapping),
@@ -177,7 +178,7 @@ def validate_plan(data: object, name: str) -> None:
         raise PlanError(
             name,
             "format_version",
-            f"unsupported version {version!r}; this release reads 1.x (Terraform >= 1.0, OpenTofu)",
+            f"unsupported version {version!r}; this release reads 0.1, 0.2 and 1.x (Terraform >= 0.12, OpenTofu)",
         )
     if "planned_values" not in data and "resource_changes" not in data:
         what = "a state (terraform show -json without a plan file)" if "values" in data else "not a plan"
@@ -248,8 +249,8 @@ class Plan:
             values = after if isinstance(after, Mapping) else (change.get("before") or {})
             self._add(
                 _Raw(
-                    address=str(rc.get("address", "")),
-                    module=str(rc.get("module_address", "")),
+                    address=rc["address"],
+                    module=str(rc.get("module_address") or _module_of(rc["address"], rc["type"], rc.get("name"))),
                     type=str(rc.get("type", "")),
                     name=str(rc.get("name", "")),
                     provider_name=str(rc.get("provider_name", "")),
@@ -390,6 +391,18 @@ class Plan:
         answer = (first.location, first.why or (f"{address}: location unknown" if first.location is None else ""))
         self._homes[address] = answer
         return answer
+
+
+def _module_of(address: str, type_: str, name: object) -> str:
+    """The module part of an address, for plans that leave ``module_address`` out.
+
+    >>> _module_of('module.a["x.y"].aws_s3_bucket.b[0]', "aws_s3_bucket", "b")
+    'module.a["x.y"]'
+    """
+    if not address.startswith("module."):
+        return ""
+    cut = address.rfind(f".{type_}.{name}")
+    return address[:cut] if cut > 0 else ""
 
 
 def _check_change(rc: object, label: str, i: int) -> None:
@@ -564,7 +577,8 @@ def _judge(policy: Policy, r: PlannedResource, found: Sequence[Placement], today
     home = next((p.location for p in found if p.location), "") or ""
     error = "; ".join(f"{p.role}: {p.why or _UNKNOWN_AT_APPLY}" for p in missing)
     if not known:
-        return unreadable(error=error, region=home, policy=policy.name, **common)
+        gap = unreadable(error=error, region=home, policy=policy.name, **common)
+        return attrs.evolve(gap, reason=f"{_UNKNOWN_AT_APPLY}: {error}")
     f = evaluate(policy, placements=known, region=home, today=today, **common)
     if not missing:
         return f
@@ -580,7 +594,7 @@ def _judge(policy: Policy, r: PlannedResource, found: Sequence[Placement], today
     return attrs.evolve(
         f,
         status="unknown",
-        reason=f"could not be read: {error}",
+        reason=f"{_UNKNOWN_AT_APPLY}: {error}",
         rule="unreadable",
         waiver=None,
         expires=None,

@@ -402,7 +402,7 @@ def placements(r: PlannedResource) -> list[Placement] | None:
     """Where ``r``'s data lands; ``None`` when the resource has no location at all (not a finding)."""
     rule = RULES.get(r.type)
     if rule is None:
-        if r.provider == "aws" and r.type.startswith(GLOBAL_TYPE_PREFIXES):
+        if r.provider == "aws" and r.type.replace("awscc_", "aws_", 1).startswith(GLOBAL_TYPE_PREFIXES):
             return None
         rule = _GENERIC.get(r.provider)
     if rule is None:

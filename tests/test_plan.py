@@ -195,3 +195,40 @@ def test_no_region_anywhere_is_unknown() -> None:
     f = _by_id(check_plan(plan))["aws_s3_bucket.eu"]
     assert f.status == "unknown"
     assert 'no provider "aws" block' in (f.error or "")
+
+
+def test_module_address_derived_when_missing() -> None:
+    plan = _load("aws_modules.json")
+    for rc in plan["resource_changes"]:
+        rc.pop("module_address", None)
+    got = {f.resource_id: [f.status, [loc.code for loc in f.locations]] for f in check_plan(plan).findings}
+    assert got == EXPECTED["aws_modules.json policy=eu"]
+
+
+def test_awscc_resources_use_the_provider_region_and_skip_global_types() -> None:
+    def change(type_: str, name: str) -> dict[str, Any]:
+        return {
+            "address": f"{type_}.{name}",
+            "mode": "managed",
+            "type": type_,
+            "name": name,
+            "provider_name": "registry.terraform.io/hashicorp/awscc",
+            "change": {"actions": ["create"], "before": None, "after": {}, "after_unknown": {"id": True}},
+        }
+
+    plan = {
+        "format_version": "1.2",
+        "planned_values": {},
+        "resource_changes": [change("awscc_s3_bucket", "b"), change("awscc_iam_role", "r")],
+        "configuration": {
+            "provider_config": {"awscc": {"name": "awscc", "expressions": {"region": {"constant_value": "us-east-1"}}}},
+            "root_module": {
+                "resources": [
+                    {"address": "awscc_s3_bucket.b", "mode": "managed", "provider_config_key": "awscc"},
+                    {"address": "awscc_iam_role.r", "mode": "managed", "provider_config_key": "awscc"},
+                ]
+            },
+        },
+    }
+    got = {f.resource_id: (f.status, f.locations[0].code) for f in check_plan(plan).findings}
+    assert got == {"awscc_s3_bucket.b": ("violation", "us-east-1")}

@@ -259,3 +259,40 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "-", "-"], stdout=io.StringIO()) == 2
     assert main(["plan", str(PLANS / "aws.json"), "-o", "/nonexistent/dir/r.json"], stdout=io.StringIO()) == 2
     assert "ReportError" in capsys.readouterr().err
+
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+def test_pre_commit_hook_and_ci_example() -> None:
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in hooks if h["id"] == "residency-plan")
+    assert hook["entry"] == "residency plan"
+    assert hook["pass_filenames"] is True
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "plan-workflow.yml").read_text())
+    steps = workflow["jobs"]["plan"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    assert any("terraform show -json tfplan > plan.json" in r for r in runs)
+    residency_step = next(s for s in steps if s.get("id") == "residency")
+    # the workflow's own command line parses, and writes SARIF where upload-sarif looks for it
+    argv = residency_step["run"].split()[1:]
+    from residency._cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.format, args.output, args.config_dir) == ("sarif", "../residency.sarif", ".")
+    upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
+    assert upload["with"]["sarif_file"] == "residency.sarif"
+    assert workflow["permissions"]["security-events"] == "write"
+
+
+def test_config_dir_without_the_parser_falls_back_to_addresses(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "hcl2", None)  # as if the 'plan' extra were not installed
+    (tmp_path / "main.tf").write_text(TF_ROOT)
+    sarif = _sarif(["plan", str(PLANS / "aws.json"), "--config-dir", str(tmp_path)])
+    run = sarif["runs"][0]
+    assert any("pip install 'eu-residency[plan]'" in n for n in run["properties"]["notes"])
+    assert all(r["locations"][0]["physicalLocation"]["region"] == {"startLine": 1} for r in run["results"])
