@@ -8,6 +8,9 @@ listed must not be a finding (IAM and other global types, resources without a lo
 data sources, ``random``/``null`` resources, deletions, and unchanged resources unless
 ``--all``). Both the Python API and the CLI must give exactly these answers: no false
 positive, no miss, no traceback.
+
+The last tests hold the benchmark's generator (benchmarks/gen_plan.py) to the same standard:
+a generated plan with every case it knows is answered exactly as the truth it writes.
 """
 
 from __future__ import annotations
@@ -203,29 +206,10 @@ EXPECTED: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
 }
 
 
-def _reads_format_0_1() -> bool:
-    """Whether this build reads ``format_version`` 0.1 (Terraform 0.12-1.0.0; the branch 'plan' may not yet)."""
-    try:
-        residency.check_plan({"format_version": "0.1", "planned_values": {}, "resource_changes": []})
-    except residency.ResidencyError:
-        return False
-    return True
-
-
-def _format(name: str) -> str:
-    return str(json.loads((REAL / name).read_text())["format_version"])
-
-
-_OLD_FORMAT = pytest.mark.xfail(
-    not _reads_format_0_1(),
-    reason="format_version 0.1 is refused (Terraform 1.0.0 still wrote it); see /work/prompts/plan-feedback.md",
-    strict=True,
-)
-
 CASES = [
-    pytest.param(name, all_, marks=[_OLD_FORMAT] if _format(name) == "0.1" else [], id=_id)
+    pytest.param(name, all_, id=name.removesuffix(".json") + ("-all" if all_ else ""))
     for name in sorted(EXPECTED)
-    for all_, _id in ((False, name.removesuffix(".json")), (True, name.removesuffix(".json") + "-all"))
+    for all_ in (False, True)
 ]
 
 
@@ -281,8 +265,38 @@ def test_cli_answers_the_truth(
 
 def test_all_real_plans_in_one_run() -> None:
     """Several plan files in one call: the findings of each, together."""
-    names = sorted(n for n in EXPECTED if _reads_format_0_1() or _format(n) != "0.1")
+    names = sorted(EXPECTED)
     result = residency.check_plan([REAL / n for n in names], "eu")
     got = sorted((f.resource_id, f.status) for f in result.findings)
     want = sorted((a, s) for n in names for a, s in _expected(n, False).items())
     assert got == want
+
+
+def _gen_plan() -> Any:
+    """benchmarks/gen_plan.py, the large-plan generator (not a package: loaded from its file)."""
+    import importlib.util
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "gen_plan.py"
+    spec = importlib.util.spec_from_file_location("gen_plan", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("all_resources", [False, True], ids=["changes", "all"])
+def test_generated_plan_answers_its_truth(all_resources: bool) -> None:
+    """The benchmark's generated plan (every trap it knows, 1,500 resources) is answered exactly as its truth."""
+    plan, truth = _gen_plan().generate(1500, seed=3)
+    result = residency.check_plan(plan, "eu", all_resources=all_resources)
+    expected = truth["all" if all_resources else "default"]
+    assert {f.resource_id: f.status for f in result.findings} == expected
+    assert set(truth["why"]) == set(truth["all"])
+    assert {"violation", "unknown", "compliant"} == set(expected.values())
+
+
+def test_generator_is_deterministic() -> None:
+    gen = _gen_plan()
+    assert json.dumps(gen.generate(300, seed=1)) == json.dumps(gen.generate(300, seed=1))
+    assert json.dumps(gen.generate(300, seed=1)) != json.dumps(gen.generate(300, seed=2))
