@@ -86,6 +86,25 @@ _AZURE_VM_MODULE = [
 EXPECTED: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
     # provider "aws" { region = "us-west-2" }: everything regional is in Oregon; IAM is global
     "checkov_aws_55_uswest2.json": (dict.fromkeys(_CHECKOV_55, V), None),
+    # Terraform 1.9 (format 1.2): for_each keys in module and resource addresses, one with a dot
+    # (``aws_route53_zone.example["example.com"]``, global: no finding); the provider names no region,
+    # so the security groups are unknown (a data source in the prior state hints at us-east-1: not
+    # inside either way)
+    "checkov_for_each_modules_no_region.json": (
+        {
+            'module.sg["awful_example"].aws_security_group.bad': U,
+            'module.sg["bad_example"].aws_security_group.bad': U,
+            'module.sg["terrible_example"].aws_security_group.bad': U,
+        },
+        None,
+    ),
+    # us-east-2: the bucket (its region known only after apply) and its policy; the IAM data source is none
+    "checkov_s3_ohio_data_source.json": (
+        {"aws_s3_bucket.example": V, "aws_s3_bucket_policy.allow_access_from_another_account": V},
+        None,
+    ),
+    # eu-central-1, but only IAM roles, an OIDC provider and policy documents: nothing holds data here
+    "checkov_iam_only_frankfurt.json": ({}, None),
     # the provider says London (europe-west2) but the instance's own zone is us-central1-c;
     # a service account has no location
     "checkov_google_provider_london.json": ({"google_compute_instance.default": V}, None),
@@ -232,7 +251,7 @@ def test_check_plan_answers_the_truth(name: str, all_resources: bool) -> None:
     assert got == _expected(name, all_resources)
     for f in result.findings:
         assert f.provider in ("aws", "azure", "gcp")
-        assert f.resource_type == f.resource_id.rsplit("[", 1)[0].split(".")[-2]
+        assert f".{f.resource_type}." in f".{f.resource_id}"
         if f.status == "unknown":
             assert f.error, f"{f.resource_id}: an unknown finding says what could not be told"
         else:
