@@ -296,3 +296,14 @@ def test_config_dir_without_the_parser_falls_back_to_addresses(
     run = sarif["runs"][0]
     assert any("pip install 'eu-residency[plan]'" in n for n in run["properties"]["notes"])
     assert all(r["locations"][0]["physicalLocation"]["region"] == {"startLine": 1} for r in run["results"])
+
+
+def test_pre_commit_hook_picks_plan_files_only() -> None:
+    import re
+
+    import yaml
+
+    hook = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())[0]
+    files = re.compile(hook["files"])
+    assert all(files.search(p) for p in ("plan.json", "infra/tfplan.json", "plans/prod.plan.json"))
+    assert not any(files.search(p) for p in ("package.json", "infra/plans/x.txt", "tests/data/report.json"))
