@@ -208,7 +208,7 @@ def _bad_inputs(tmp: pathlib.Path) -> list[tuple[pathlib.Path, str]]:
             "key 'resource_changes[0].change.after': expected an object, got int",
         ),
         "binary.tfplan": ("PK\x03\x04tfplan", "a binary plan file"),
-        "latin1.json": ("\xff\xfe{", "not JSON"),
+        "latin1.json": ("\xff\xfe{", "not UTF-8 text (byte 0)"),
     }
     out = []
     for name, (text, message) in cases.items():
