@@ -598,15 +598,15 @@ def _judge(policy: Policy, r: PlannedResource, found: Sequence[Placement], today
     missing = [p for p in found if p.location is None]
     home = next((p.location for p in found if p.location), "") or ""
     error = "; ".join(f"{p.role}: {p.why or _UNKNOWN_AT_APPLY}" for p in missing)
-    if not known:
-        gap = unreadable(error=error, region=home, policy=policy.name, **common)
-        return attrs.evolve(gap, reason=f"{_UNKNOWN_AT_APPLY}: {error}")
-    f = evaluate(policy, placements=known, region=home, today=today, **common)
+    f = (
+        evaluate(policy, placements=known, region=home, today=today, **common)
+        if known
+        else unreadable(error=error, region=home, policy=policy.name, **common)
+    )
     if not missing:
         return f
-    extra_locs = [_unknown_location(r.provider)] * len(missing)
-    extended: dict[str, Any] = {
-        "locations": (*f.locations, *extra_locs),
+    extended: dict[str, Any] = {  # the unknown parts keep their role, and say why
+        "locations": (*f.locations, *[_unknown_location(r.provider)] * len(missing)),
         "roles": (*f.roles, *(p.role for p in missing)),
         "reasons": (*f.reasons, *(p.why or _UNKNOWN_AT_APPLY for p in missing)),
         "error": error,
