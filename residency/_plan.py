@@ -45,6 +45,7 @@ How a resource's location is resolved:
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -63,8 +64,8 @@ from ._scan import ScanResult, Scope
 
 __all__ = ["DEFAULT_MAX_BYTES", "PlanInput", "PlannedResource", "check_plan", "read_plan"]
 
-#: a plan file larger than this is refused (``max_bytes``, ``--max-plan-size`` raise it): reading one takes
-#: about 5 times its size in memory (a 100 MB plan: 0.46 GB), so the limit bounds memory
+#: a plan file larger than this is refused (``max_bytes``, ``--max-plan-size`` raise it): checking one takes
+#: about 5.5 times its size in memory (a 103 MB plan: 0.58 GB), so the limit bounds memory
 DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 
 PlanInput = str | os.PathLike[str] | Mapping[str, Any]
@@ -104,10 +105,13 @@ def read_plan(
     """Read and validate one plan file (``"-"``: standard input); raises :class:`PlanError`."""
     name = label or ("<stdin>" if source == "-" else str(getattr(source, "name", source)))
     try:
-        if hasattr(source, "read"):
-            raw = source.read(max_bytes + 1)
-        elif source == "-":
-            raw = sys.stdin.buffer.read(max_bytes + 1)
+        if hasattr(source, "read") or source == "-":
+            stream = source if hasattr(source, "read") else sys.stdin.buffer
+            raw = stream.read(max_bytes + 1)
+            if len(raw) > max_bytes:
+                raise PlanError(name, None, _too_big(len(raw), max_bytes, more=True))
+            head, text = raw[:2], _decode(name, raw)
+            del raw
         else:
             path = os.fspath(source)
             if os.path.isdir(path):
@@ -116,29 +120,47 @@ def read_plan(
             if size > max_bytes:
                 raise PlanError(name, None, _too_big(size, max_bytes))
             with open(path, "rb") as f:
-                raw = f.read(max_bytes + 1)
+                head = f.read(2)
+                f.seek(0)
+                # decoded while read: the bytes and the text are never both in memory whole
+                with io.TextIOWrapper(f, encoding="utf-8") as t:
+                    try:
+                        text = t.read()
+                    except UnicodeDecodeError as exc:
+                        raise PlanError(name, None, _not_utf8(head, exc)) from None
     except OSError as exc:
         raise PlanError(name, None, f"cannot read it: {exc.strerror or exc}") from None
-    if len(raw) > max_bytes:
-        raise PlanError(name, None, _too_big(len(raw), max_bytes, more=True))
-    if raw[:2] == b"PK":
+    if head == b"PK":
         raise PlanError(name, None, "a binary plan file; convert it with 'terraform show -json PLANFILE > plan.json'")
     try:
-        data = json.loads(raw)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         hint = " (truncated? write it again with 'terraform show -json PLANFILE > plan.json')"
-        if not raw.strip():
+        if not text.strip():
             problem = "the file is empty (write it with 'terraform show -json PLANFILE > plan.json')"
-        elif exc.pos >= len(raw.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
+        elif exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
             problem = f"JSON ends early at line {exc.lineno}, column {exc.colno}{hint}"
         else:
             where = f"line {exc.lineno}, column {exc.colno}"
             problem = f"not JSON at {where}: {exc.msg} (expected the output of 'terraform show -json PLANFILE')"
         raise PlanError(name, None, problem) from None
-    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
+    except (RecursionError, ValueError) as exc:
         raise PlanError(name, None, f"not JSON: {exc}") from None
     validate_plan(data, name)
     return data  # type: ignore[no-any-return]
+
+
+def _not_utf8(head: bytes, exc: UnicodeDecodeError) -> str:
+    if head == b"PK":
+        return "a binary plan file; convert it with 'terraform show -json PLANFILE > plan.json'"
+    return f"not UTF-8 text (byte {exc.start}): not the output of 'terraform show -json PLANFILE'"
+
+
+def _decode(name: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(name, None, _not_utf8(raw[:2], exc)) from None
 
 
 def _too_big(size: int, limit: int, *, more: bool = False) -> str:
@@ -576,15 +598,15 @@ def _judge(policy: Policy, r: PlannedResource, found: Sequence[Placement], today
     missing = [p for p in found if p.location is None]
     home = next((p.location for p in found if p.location), "") or ""
     error = "; ".join(f"{p.role}: {p.why or _UNKNOWN_AT_APPLY}" for p in missing)
-    if not known:
-        gap = unreadable(error=error, region=home, policy=policy.name, **common)
-        return attrs.evolve(gap, reason=f"{_UNKNOWN_AT_APPLY}: {error}")
-    f = evaluate(policy, placements=known, region=home, today=today, **common)
+    f = (
+        evaluate(policy, placements=known, region=home, today=today, **common)
+        if known
+        else unreadable(error=error, region=home, policy=policy.name, **common)
+    )
     if not missing:
         return f
-    extra_locs = [_unknown_location(r.provider)] * len(missing)
-    extended: dict[str, Any] = {
-        "locations": (*f.locations, *extra_locs),
+    extended: dict[str, Any] = {  # the unknown parts keep their role, and say why
+        "locations": (*f.locations, *[_unknown_location(r.provider)] * len(missing)),
         "roles": (*f.roles, *(p.role for p in missing)),
         "reasons": (*f.reasons, *(p.why or _UNKNOWN_AT_APPLY for p in missing)),
         "error": error,

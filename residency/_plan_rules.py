@@ -82,6 +82,12 @@ _SERVICES: Mapping[str, str] = {
     "aws_backup_": "backup",
     "aws_dynamodb_": "dynamodb",
     "azurerm_storage_": "storage",
+    "azurerm_postgresql_": "postgresql",
+    "azurerm_mysql_": "mysql",
+    "azurerm_recovery_services_": "recoveryservices",
+    "azurerm_data_protection_": "dataprotection",
+    "azurerm_container_registry": "containerregistry",
+    "aws_s3control_": "s3",
     "azurerm_cosmosdb_": "cosmosdb",
     "azurerm_mssql_": "sql",
     "azurerm_sql_": "sql",
@@ -224,6 +230,25 @@ def _aws_db_instance(r: PlannedResource) -> list[Placement]:
     return aws_home(r, role)
 
 
+def _aws_multi_region_access_point(r: PlannedResource) -> list[Placement]:
+    out: list[Placement] = []
+    for where, _ in _blocks(r, "details", "region"):
+        value, known = r.value(*where, "bucket")
+        if known and isinstance(value, str) and value:
+            region, why = r.plan.bucket_region(value)
+            out.append(Placement(region, f"bucket {value}", why))
+        else:
+            region, why = r.referenced_home((*where, "bucket"), what="bucket")
+            out.append(Placement(region, "bucket", why))
+    return out
+
+
+def _aws_redshift_cluster(r: PlannedResource) -> list[Placement]:
+    return aws_home(r, "cluster") + _listed(
+        r, "snapshot copy destination", ("snapshot_copy", "destination_region"), label="snapshot copy region"
+    )
+
+
 def _aws_role(role: str) -> Rule:
     return lambda r: aws_home(r, role)
 
@@ -251,14 +276,49 @@ def _azure_storage_account(r: PlannedResource) -> list[Placement]:
     if not known:
         out.append(Placement(None, "GRS secondary", "account_replication_type is known only after apply"))
     elif isinstance(kind, str) and kind.upper().replace("-", "").endswith(_GEO_REDUNDANT):
-        home = out[0].location if out else None
-        if home is None:
-            out.append(Placement(None, f"{kind} secondary", f"{kind} keeps a copy in the pair of an unknown location"))
-        else:
-            pair = catalog().lookup("azure", home).pair
-            why = f"{kind} keeps a copy in the pair of {home}, which is not known"
-            out.append(Placement(pair, f"{kind} secondary (pair of {home})", "" if pair else why))
+        out.append(_pair(out, kind, f"{kind} secondary"))
     return out
+
+
+def _pair(home: list[Placement], setting: str, role: str) -> Placement:
+    """The region pair of the resource's own location, where ``setting`` keeps a geo-redundant copy."""
+    where = home[0].location if home else None
+    if where is None:
+        return Placement(None, role, f"{setting} keeps a copy in the pair of a location not known from the plan")
+    pair = catalog().lookup("azure", where).pair
+    why = "" if pair else f"{setting} keeps a copy in the pair of {where}, which is not known"
+    return Placement(pair, f"{role} (pair of {where})", why)
+
+
+def _azure_geo_setting(attr: str, geo: Callable[[Any], bool], role: str, *, home: Rule | None = None) -> Rule:
+    """A resource whose ``attr`` (when ``geo(value)``) keeps a copy in its location's region pair."""
+
+    def rule(r: PlannedResource) -> list[Placement]:
+        out = (home or azure_home)(r)
+        value, known = r.value(attr)
+        if not known:
+            out.append(Placement(None, role, f"{attr} is known only after apply"))
+        elif geo(value):
+            out.append(_pair(out, f"{attr} = {value}", role))
+        return out
+
+    return rule
+
+
+def _geo_name(value: Any) -> bool:
+    return isinstance(value, str) and value.replace("-", "").lower() in ("geo", "geozone", "georedundant")
+
+
+def _azure_registry(r: PlannedResource) -> list[Placement]:
+    return azure_home(r, "registry") + _listed(
+        r, "geo-replication", ("georeplications", "location"), label="geo-replication location"
+    )
+
+
+def _azure_object_replication(r: PlannedResource) -> list[Placement]:
+    source, why = r.referenced_home(("source_storage_account_id",), what="source storage account")
+    dest, dwhy = r.referenced_home(("destination_storage_account_id",), what="destination storage account")
+    return [Placement(source, "replication source", why), Placement(dest, "object replication destination", dwhy)]
 
 
 def _azure_cosmosdb(r: PlannedResource) -> list[Placement]:
@@ -381,11 +441,34 @@ RULES: dict[str, Rule] = {
     "aws_ecr_replication_configuration": _aws_ecr_replication,
     "aws_ebs_snapshot_copy": _aws_role("snapshot copy"),
     "aws_ami_copy": _aws_role("image copy"),
+    "aws_s3control_multi_region_access_point": _aws_multi_region_access_point,
+    "aws_redshift_cluster": _aws_redshift_cluster,
     # Azure
     "azurerm_resource_group": lambda r: azure_home(r, "resource group"),
     "azurerm_storage_account": _azure_storage_account,
     "azurerm_cosmosdb_account": _azure_cosmosdb,
-    "azurerm_mssql_database": _azure_via("server_id", "database (server location)"),
+    "azurerm_mssql_database": _azure_geo_setting(
+        "storage_account_type",
+        _geo_name,
+        "geo-redundant backups",
+        home=_azure_via("server_id", "database (server location)"),
+    ),
+    "azurerm_postgresql_flexible_server": _azure_geo_setting(
+        "geo_redundant_backup_enabled", lambda v: v is True, "geo-redundant backups"
+    ),
+    "azurerm_mysql_flexible_server": _azure_geo_setting(
+        "geo_redundant_backup_enabled", lambda v: v is True, "geo-redundant backups"
+    ),
+    "azurerm_postgresql_server": _azure_geo_setting(
+        "geo_redundant_backup_enabled", lambda v: v is True, "geo-redundant backups"
+    ),
+    "azurerm_mysql_server": _azure_geo_setting(
+        "geo_redundant_backup_enabled", lambda v: v is True, "geo-redundant backups"
+    ),
+    "azurerm_recovery_services_vault": _azure_geo_setting("storage_mode_type", _geo_name, "geo-redundant storage"),
+    "azurerm_data_protection_backup_vault": _azure_geo_setting("redundancy", _geo_name, "geo-redundant storage"),
+    "azurerm_container_registry": _azure_registry,
+    "azurerm_storage_object_replication": _azure_object_replication,
     "azurerm_mssql_failover_group": _azure_failover_group,
     "azurerm_sql_failover_group": _azure_failover_group,
     # Google Cloud

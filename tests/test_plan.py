@@ -232,3 +232,15 @@ def test_awscc_resources_use_the_provider_region_and_skip_global_types() -> None
     }
     got = {f.resource_id: (f.status, f.locations[0].code) for f in check_plan(plan).findings}
     assert got == {"awscc_s3_bucket.b": ("violation", "us-east-1")}
+
+
+def test_whole_blocks_known_only_after_apply() -> None:
+    plan = _load("azure.json")
+    for rc in plan["resource_changes"]:
+        if rc["address"] == "azurerm_cosmosdb_account.eu":
+            del rc["change"]["after"]["geo_location"]
+            rc["change"]["after_unknown"]["geo_location"] = True
+    f = _by_id(check_plan(plan))["azurerm_cosmosdb_account.eu"]
+    assert f.status == "unknown"
+    assert f.roles == ("account", "geo_location")
+    assert f.error == "geo_location: geo_location is known only after apply"

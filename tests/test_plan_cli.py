@@ -208,7 +208,7 @@ def _bad_inputs(tmp: pathlib.Path) -> list[tuple[pathlib.Path, str]]:
             "key 'resource_changes[0].change.after': expected an object, got int",
         ),
         "binary.tfplan": ("PK\x03\x04tfplan", "a binary plan file"),
-        "latin1.json": ("\xff\xfe{", "not JSON"),
+        "latin1.json": ("\xff\xfe{", "not UTF-8 text (byte 0)"),
     }
     out = []
     for name, (text, message) in cases.items():
@@ -296,3 +296,14 @@ def test_config_dir_without_the_parser_falls_back_to_addresses(
     run = sarif["runs"][0]
     assert any("pip install 'eu-residency[plan]'" in n for n in run["properties"]["notes"])
     assert all(r["locations"][0]["physicalLocation"]["region"] == {"startLine": 1} for r in run["results"])
+
+
+def test_pre_commit_hook_picks_plan_files_only() -> None:
+    import re
+
+    import yaml
+
+    hook = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())[0]
+    files = re.compile(hook["files"])
+    assert all(files.search(p) for p in ("plan.json", "infra/tfplan.json", "plans/prod.plan.json"))
+    assert not any(files.search(p) for p in ("package.json", "infra/plans/x.txt", "tests/data/report.json"))
