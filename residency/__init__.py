@@ -6,6 +6,7 @@ One policy and one location catalog, used three ways:
 * ``residency scan aws|azure|gcp`` — find what already lives outside;
 * ``residency guardrails aws|azure|gcp`` — do the cloud's own policies keep new data in?
   (:func:`check_guardrails`; :func:`emit_guardrails` writes the policies that do);
+* ``residency plan`` / :func:`check_plan` — find it in a Terraform/OpenTofu plan, before apply;
 * the pytest plugin — make such writes fail the tests.
 
 >>> import residency
@@ -21,6 +22,7 @@ from __future__ import annotations
 from ._catalog import PROVIDERS, Catalog, Location, LocationKind, catalog, lookup_location
 from ._errors import (
     HistoryError,
+    PlanError,
     PolicyError,
     ProviderError,
     ProviderNotInstalledError,
@@ -33,6 +35,7 @@ from ._findings import Finding
 from ._geography import ANYWHERE, BUILTIN_GEOGRAPHIES, EEA, EEA_CH, EU, Geography, parse_geography
 from ._guard import Guard, Mode, active_guards, guard
 from ._guardrails import check_guardrails, emit_guardrails
+from ._plan import check_plan
 from ._policy import (
     DataClassRule,
     Decision,
@@ -66,6 +69,7 @@ __all__ = [
     "Location",
     "LocationKind",
     "Mode",
+    "PlanError",
     "Policy",
     "PolicyError",
     "ProviderAdapter",
@@ -84,6 +88,7 @@ __all__ = [
     "builtin_policy_names",
     "catalog",
     "check_guardrails",
+    "check_plan",
     "emit_guardrails",
     "guard",
     "load_policy",

@@ -7,6 +7,7 @@
     residency policy validate FILE [FILE ...]
     residency policy show [NAME|FILE]
     residency policy schema
+    residency plan PLAN.json [PLAN.json ... | -] [--policy NAME|FILE] [--all] [--config-dir DIR] [--format F] [-o FILE]
 
 Exit codes: 0 allowed / clean, 1 denied / violations, 2 usage or configuration
 error. Known errors print one line (``PolicyError: team.yaml: key 'allow': …``),
@@ -210,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[_Parser]], None]]:
-    """Sub-commands that live in their own modules (scan, history, demo, guardrails)."""
+    """Sub-commands that live in their own modules (scan, history, demo, guardrails, plan)."""
     out = []
     try:
         from ._cli_scan import register  # type: ignore[import-not-found, unused-ignore]
@@ -221,6 +222,10 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[_Parser]], None]]
     from ._cli_guardrails import register as register_guardrails
 
     out.append(register_guardrails)
+
+    from ._cli_plan import register as register_plan
+
+    out.append(register_plan)
     return out
 
 

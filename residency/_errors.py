@@ -11,6 +11,7 @@ raises on purpose::
     │   └── ProviderNotInstalledError (also an ImportError)
     │                               the cloud SDK's extra is not installed
     ├── HistoryError                the scan history database cannot be opened, read or written
+    ├── PlanError                   a file given to 'residency plan' is not a plan this release reads
     └── ReportError                 a report cannot be written where asked
 
 ``residency.testing.NotResidentError`` (also an ``AssertionError``) is what
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "HistoryError",
+    "PlanError",
     "PolicyError",
     "ProviderError",
     "ProviderNotInstalledError",
@@ -139,3 +141,24 @@ class HistoryError(ResidencyError):
 
 class ReportError(ResidencyError):
     """A report cannot be written where it was asked for (the CLI exits 2)."""
+
+
+class PlanError(ResidencyError, ValueError):
+    """A file given as a Terraform/OpenTofu plan is not one this release reads (the CLI exits 2).
+
+    ``source`` is the file, ``key`` the top-level key that is wrong (or ``None``),
+    ``problem`` what is wrong and how to fix it.
+
+    >>> str(PlanError("plan.json", "format_version", "unsupported version '2.0'"))
+    "plan.json: key 'format_version': unsupported version '2.0'"
+    """
+
+    def __init__(self, source: str, key: str | None, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        where = f"{source}: key '{key}'" if key else source
+        super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple[type[PlanError], tuple[str, str | None, str]]:
+        return (type(self), (self.source, self.key, self.problem))

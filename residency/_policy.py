@@ -143,12 +143,23 @@ class Waiver:
             return False
         if self.location and not _waiver_covers(self.location, provider, location):
             return False
-        if self.resource and not (resource and fnmatch.fnmatchcase(resource, self.resource)):
+        if self.resource and not (resource and _resource_matches(resource, self.resource)):
             return False
         return all(tags.get(k) == v for k, v in self.tags.items())
 
     def active(self, today: dt.date) -> bool:
         return self.expires is None or today <= self.expires
+
+
+def _resource_matches(resource: str, pattern: str) -> bool:
+    """A glob on the resource id, or the id itself: Terraform addresses carry brackets (``y[0]``, ``b["k"]``).
+
+    >>> _resource_matches("module.x.aws_s3_bucket.y[0]", "module.x.aws_s3_bucket.y[0]")
+    True
+    >>> _resource_matches("module.x.aws_s3_bucket.y[0]", "module.x.*"), _resource_matches("y0", "y[0]")
+    (True, True)
+    """
+    return resource == pattern or fnmatch.fnmatchcase(resource, pattern)
 
 
 def _waiver_covers(wanted: str, provider: str, location: Location) -> bool:

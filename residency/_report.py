@@ -75,6 +75,8 @@ class Report:
     diff: Diff | None = None
     scan_id: int | None = None
     fail_on_unknown: bool = False
+    #: finding key -> (file relative to the repository, line) of its source block (plans with --config-dir)
+    source_locations: Mapping[str, tuple[str, int]] = attrs.field(factory=dict)
 
     @classmethod
     def from_result(cls, result: ScanResult, policy: Policy, **kw: Any) -> Report:
@@ -94,7 +96,7 @@ class Report:
             gaps=result.gaps,
             notes=result.notes,
             evidence=result.evidence,
-            **kw,
+            **{"source_locations": result.source_locations, **kw},
         )
 
     @classmethod
@@ -225,6 +227,12 @@ def guardrail_lines(f: Finding) -> list[str]:
 
 def _header(report: Report) -> str:
     s = report.scope
+    if s.plans is not None:
+        what = "every resource" if any(p.get("all_resources") for p in s.plans) else "changes only"
+        return (
+            f"eu-residency plan: {', '.join(s.accounts)} ({what}), policy '{report.policy.name}' "
+            f"(allow {report.policy.geography.name})"
+        )
     regions = ", ".join(s.regions) if s.regions else "all enabled"
     accounts = ", ".join(s.accounts) or "none readable"
     return (
@@ -487,6 +495,7 @@ def write_sarif(report: Report, out: TextIO) -> None:
         if f.status == "compliant":
             continue
         rid = rule_id(f, report.policy)
+        file, line = report.source_locations.get(f.key) or (_resource_uri(f), 1)
         result: dict[str, Any] = {
             "ruleId": rid,
             "level": _LEVEL[f.status],
@@ -494,8 +503,8 @@ def write_sarif(report: Report, out: TextIO) -> None:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": _resource_uri(f)},
-                        "region": {"startLine": 1},
+                        "artifactLocation": {"uri": file},
+                        "region": {"startLine": line},
                     },
                     "logicalLocations": [
                         {"fullyQualifiedName": f.resource_id, "name": f.name or f.resource_id, "kind": "resource"}

@@ -28,7 +28,7 @@ import datetime as dt
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
@@ -104,6 +104,8 @@ class Scope:
     regions: tuple[str, ...] | None
     services: tuple[str, ...] | None
     target: str | None = None
+    #: ``residency plan``: one record per plan file (file, format_version, terraform_version, counts)
+    plans: tuple[Mapping[str, Any], ...] | None = attrs.field(default=None, eq=False, hash=False)
 
     @property
     def key(self) -> str:
@@ -121,6 +123,7 @@ class Scope:
             "services": list(self.services) if self.services else None,
             "target": self.target,
             "key": self.key,
+            **({"plans": [dict(p) for p in self.plans]} if self.plans is not None else {}),
         }
 
 
@@ -210,6 +213,8 @@ class ScanResult:
     started: dt.datetime
     finished: dt.datetime
     evidence: list[dict[str, Any]] = attrs.field(factory=list)
+    #: finding key -> (file, line) of the source block (``residency plan --config-dir``), for SARIF
+    source_locations: Mapping[str, tuple[str, int]] = attrs.field(factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -30,6 +30,7 @@ def test_error_tree() -> None:
     assert issubclass(residency.ProviderNotInstalledError, residency.ProviderError)
     assert issubclass(residency.HistoryError, residency.ResidencyError)
     assert issubclass(residency.ReportError, residency.ResidencyError)
+    assert issubclass(residency.PlanError, residency.ResidencyError)
     from residency.testing import NotResidentError
 
     assert issubclass(NotResidentError, residency.ResidencyError)
