@@ -65,7 +65,7 @@ from ._scan import ScanResult, Scope
 __all__ = ["DEFAULT_MAX_BYTES", "PlanInput", "PlannedResource", "check_plan", "read_plan"]
 
 #: a plan file larger than this is refused (``max_bytes``, ``--max-plan-size`` raise it): checking one takes
-#: about 5.5 times its size in memory (a 103 MB plan: 0.58 GB), so the limit bounds memory
+#: about 5 times its size in memory (a 103 MB plan: 0.54 GB), so the limit bounds memory
 DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 
 PlanInput = str | os.PathLike[str] | Mapping[str, Any]
@@ -133,7 +133,7 @@ def read_plan(
     if head == b"PK":
         raise PlanError(name, None, "a binary plan file; convert it with 'terraform show -json PLANFILE > plan.json'")
     try:
-        data = json.loads(text)
+        data = _loads_plan(text)
     except json.JSONDecodeError as exc:
         hint = " (truncated? write it again with 'terraform show -json PLANFILE > plan.json')"
         if not text.strip():
@@ -148,6 +148,95 @@ def read_plan(
         raise PlanError(name, None, f"not JSON: {exc}") from None
     validate_plan(data, name)
     return data  # type: ignore[no-any-return]
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+#: top-level keys never read: parsed to find their end, then dropped (planned_values repeats every change's after)
+_DROPPED = frozenset({"planned_values", "resource_drift", "relevant_attributes", "output_changes", "checks"})
+#: parts of a resource change never read
+_DROPPED_CHANGE = ("before_sensitive", "after_sensitive", "replace_paths", "importing")
+
+
+def _skip(text: str, pos: int) -> int:
+    m = _WS.match(text, pos)
+    return m.end() if m else pos
+
+
+def _loads_plan(text: str) -> Any:
+    """``json.loads`` for a plan, keeping only what is read: a plan's memory is mostly values nobody judges.
+
+    Top-level keys are decoded one at a time and resource changes one by one, each trimmed as it is decoded
+    (its ``before`` too when it has an ``after``), so parts that are never read are never all alive at once.
+    Anything unexpected goes to ``json.loads`` for its exact error.
+
+    >>> plan = _loads_plan('{"format_version": "1.2", "planned_values": {"x": 1}, "resource_changes": '
+    ...     '[{"address": "a.b", "change": {"before": {"x": 1}, "after": {"x": 2}, "after_sensitive": {}}}]}')
+    >>> plan["planned_values"], plan["resource_changes"]
+    ({}, [{'address': 'a.b', 'change': {'after': {'x': 2}}}])
+    """
+    try:
+        return _decode_plan(text, json.JSONDecoder())
+    except (json.JSONDecodeError, IndexError, TypeError):
+        return json.loads(text)
+
+
+def _decode_plan(text: str, dec: json.JSONDecoder) -> Any:
+    pos = _skip(text, 0)
+    if not text.startswith("{", pos):
+        return json.loads(text)
+    out: dict[str, Any] = {}
+    pos = _skip(text, pos + 1)
+    if text.startswith("}", pos):
+        pos += 1
+    else:
+        while True:
+            key, pos = dec.raw_decode(text, pos)
+            pos = _skip(text, pos)
+            if not text.startswith(":", pos) or not isinstance(key, str):
+                raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
+            pos = _skip(text, pos + 1)
+            value: Any
+            if key == "resource_changes" and text.startswith("[", pos):
+                value, pos = _decode_changes(text, pos, dec)
+            else:
+                value, pos = dec.raw_decode(text, pos)
+            if key in _DROPPED:
+                value = {}  # present (a plan has planned_values), never read
+            out[key] = value
+            pos = _skip(text, pos)
+            if text.startswith(",", pos):
+                pos = _skip(text, pos + 1)
+                continue
+            if text.startswith("}", pos):
+                pos += 1
+                break
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+    if _skip(text, pos) != len(text):
+        raise json.JSONDecodeError("Extra data", text, pos)
+    return out
+
+
+def _decode_changes(text: str, pos: int, dec: json.JSONDecoder) -> tuple[list[Any], int]:
+    changes: list[Any] = []
+    pos = _skip(text, pos + 1)
+    if text.startswith("]", pos):
+        return changes, pos + 1
+    while True:
+        rc, pos = dec.raw_decode(text, pos)
+        change = rc.get("change") if isinstance(rc, dict) else None
+        if isinstance(change, dict):
+            for key in _DROPPED_CHANGE:
+                change.pop(key, None)
+            if isinstance(change.get("after"), dict):
+                change.pop("before", None)
+        changes.append(rc)
+        pos = _skip(text, pos)
+        if text.startswith(",", pos):
+            pos = _skip(text, pos + 1)
+        elif text.startswith("]", pos):
+            return changes, pos + 1
+        else:
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
 
 
 def _not_utf8(head: bytes, exc: UnicodeDecodeError) -> str:

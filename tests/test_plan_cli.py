@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from residency import check_plan
 from residency._cli import main
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -307,3 +308,26 @@ def test_pre_commit_hook_picks_plan_files_only() -> None:
     files = re.compile(hook["files"])
     assert all(files.search(p) for p in ("plan.json", "infra/tfplan.json", "plans/prod.plan.json"))
     assert not any(files.search(p) for p in ("package.json", "infra/plans/x.txt", "tests/data/report.json"))
+
+
+def test_trimmed_decoding_answers_as_the_whole_document(tmp_path: pathlib.Path) -> None:
+    """Dropping what is never read (planned_values, before, sensitivity maps) changes no finding."""
+    from residency._plan import _loads_plan, read_plan
+
+    for name in ("aws.json", "aws_modules.json", "azure.json", "gcp.json"):
+        text = (PLANS / name).read_text()
+        trimmed = _loads_plan(text)
+        assert trimmed["planned_values"] == {}
+        assert all("after_sensitive" not in rc["change"] for rc in trimmed["resource_changes"])
+        whole = json.loads(text)
+        for all_resources in (False, True):
+            a = check_plan(whole, all_resources=all_resources).findings
+            b = check_plan(read_plan(PLANS / name), all_resources=all_resources).findings
+            assert [f.to_dict() for f in a] == [f.to_dict() for f in b]
+    # odd spacing and an empty change list still decode, and broken JSON keeps json's own message
+    assert _loads_plan(' {\n"format_version" :"1.0" , "resource_changes" : [ ] }\n') == {
+        "format_version": "1.0",
+        "resource_changes": [],
+    }
+    with pytest.raises(json.JSONDecodeError, match="Expecting ',' delimiter"):
+        _loads_plan('{"resource_changes": [{"a": 1} {"b": 2}]}')
