@@ -132,7 +132,9 @@ class FakeConfig:
         resource_types: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """An aggregator over ``accounts`` (or the whole organisation) in ``regions`` (or all of them)."""
-        region_part: dict[str, Any] = {"AllAwsRegions": True} if all_regions else {"AwsRegions": sorted(regions)}
+        region_part: dict[str, Any] = (
+            {"AllAwsRegions": True} if all_regions else {"AllAwsRegions": False, "AwsRegions": sorted(regions)}
+        )
         agg: dict[str, Any] = {
             "ConfigurationAggregatorName": name,
             "ConfigurationAggregatorArn": f"arn:aws:config:{self.region}:{self.owner}:config-aggregator/"
