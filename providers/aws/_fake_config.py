@@ -43,11 +43,11 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeConfig", "seed_org"]
+__all__ = ["KINDS", "FakeConfig", "org_layout", "seed_org"]
 
 _CONDITION = re.compile(
     r"^(?P<not>NOT\s+)?(?P<prop>[A-Za-z]+)\s*(?:=\s*'(?P<eq>[^']*)'|IN\s*\((?P<in>[^)]*)\))$", re.IGNORECASE
@@ -380,6 +380,8 @@ def _token_page(token: Any, scope: str | None = None) -> int:
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeConfig
     protocol_version = "HTTP/1.1"
+    # headers and body are two writes: without this, Nagle's algorithm and delayed ACKs stall each answer ~40 ms
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -404,6 +406,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 _EU = ("eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1")
 _OUTSIDE = ("us-east-1", "eu-west-2", "ap-southeast-2")
+#: the data stores of :func:`org_layout`, in turn
+KINDS = ("bucket", "table", "volume", "key", "secret", "repository", "db")
+
+
+def org_layout(resources: int, *, outside_every: int = 20) -> Iterator[tuple[int, str, str, bool]]:
+    """``(n, kind, region, outside the EU)`` for each of one account's ``resources`` (the benchmarks share it).
+
+    Every ``outside_every``-th resource is in us-east-1, London or Sydney, the rest in EU regions.
+    """
+    for n in range(resources):
+        outside = n % outside_every == outside_every - 1
+        region = _OUTSIDE[n % len(_OUTSIDE)] if outside else _EU[n % len(_EU)]
+        yield n, KINDS[n % len(KINDS)], region, outside
 
 
 def seed_org(
@@ -417,22 +432,17 @@ def seed_org(
 ) -> dict[str, str]:
     """An organisation of ``accounts`` × ``resources`` data resources behind one all-regions aggregator.
 
-    Every ``outside_every``-th resource is outside the EU (us-east-1, London or
-    Sydney); every 50th bucket replicates to another of its account's buckets.
-    Returns the truth: resource ARN -> ``"violation"`` or ``"compliant"``.
+    The layout is :func:`org_layout`; every 50th resource that is a bucket replicates
+    to the account's previous bucket. Returns the truth: resource ARN ->
+    ``"violation"`` or ``"compliant"``.
     """
     truth: dict[str, str] = {}
-    ids = [f"{first_account + i:012d}" for i in range(accounts)]
     fake.add_aggregator(aggregator, organization=True, all_regions=True)
     fake.set_status(aggregator, "o-fake", "eu-central-1")
-    kinds = ("bucket", "table", "volume", "key", "secret", "repository", "db")
-    for a in ids:
+    for a in (f"{first_account + i:012d}" for i in range(accounts)):
         fake.add_org_account(a)
         buckets: list[tuple[str, str]] = []
-        for n in range(resources):
-            outside = n % outside_every == outside_every - 1
-            region = _OUTSIDE[n % len(_OUTSIDE)] if outside else _EU[n % len(_EU)]
-            kind = kinds[n % len(kinds)]
+        for n, kind, region, outside in org_layout(resources, outside_every=outside_every):
             rid = f"{kind}-{a}-{n:05d}"
             if kind == "bucket":
                 arn = f"arn:aws:s3:::{rid}"
@@ -453,9 +463,7 @@ def seed_org(
                 fake.add_item(a, region, "AWS::DynamoDB::Table", rid, arn=arn, configuration={"tableName": rid})
             elif kind == "volume":
                 arn = f"arn:aws:ec2:{region}:{a}:volume/{rid}"
-                fake.add_item(
-                    a, region, "AWS::EC2::Volume", rid, arn=arn, configuration={"availabilityZone": f"{region}a"}
-                )
+                fake.add_item(a, region, "AWS::EC2::Volume", rid, arn=arn, availability_zone=f"{region}a")
             elif kind == "key":
                 arn = f"arn:aws:kms:{region}:{a}:key/{rid}"
                 fake.add_item(a, region, "AWS::KMS::Key", rid, arn=arn, configuration={"keyManager": "CUSTOMER"})
@@ -467,6 +475,6 @@ def seed_org(
                 fake.add_item(a, region, "AWS::ECR::Repository", rid, arn=arn)
             else:
                 arn = f"arn:aws:rds:{region}:{a}:db:{rid}"
-                fake.add_item(a, region, "AWS::RDS::DBInstance", rid, arn=arn, configuration={})
+                fake.add_item(a, region, "AWS::RDS::DBInstance", rid, arn=arn)
             truth[arn] = "violation" if outside else "compliant"
     return truth
