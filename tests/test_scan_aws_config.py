@@ -349,3 +349,40 @@ def test_aggregator_description_has_the_shape_moto_gives() -> None:
     assert set(f) >= {k for k in m if k != "CreatedBy"}
     assert f["AccountAggregationSources"] == m["AccountAggregationSources"]
     assert f["ConfigurationAggregatorArn"].startswith("arn:aws:config:eu-central-1:")
+
+
+def test_waivers_and_data_classes_apply(fake: FakeConfig) -> None:
+    from residency import parse_policy
+
+    fake.add_aggregator("org", accounts=[A], all_regions=True)
+    fake.add_item(A, "us-east-1", "AWS::S3::Bucket", "legacy-us", arn="arn:aws:s3:::legacy-us")
+    fake.add_item(
+        A, "eu-west-3", "AWS::S3::Bucket", "health-fr", arn="arn:aws:s3:::health-fr", tags={"data-class": "health"}
+    )
+    fake.add_item(
+        A, "eu-central-1", "AWS::S3::Bucket", "health-de", arn="arn:aws:s3:::health-de", tags={"data-class": "health"}
+    )
+    topic = f"arn:aws:sns:eu-west-3:{A}:health-alerts"
+    fake.add_item(A, "eu-west-3", "AWS::SNS::Topic", "health-alerts", arn=topic, tags={"data-class": "health"})
+    fake.add_item(A, "eu-west-3", "AWS::SNS::Topic", "plain", arn=f"arn:aws:sns:eu-west-3:{A}:plain")
+    policy = parse_policy(
+        {
+            "name": "team",
+            "allow": "EU",
+            "data_classes": {"classes": {"health": {"allow": ["DE"]}}},
+            "waivers": [
+                {
+                    "id": "legacy",
+                    "justification": "migration DPO-42",
+                    "expires": "2099-01-31",
+                    "resource": "arn:aws:s3:::legacy-*",
+                }
+            ],
+        }
+    )
+    found, _, _ = scan(fake, policy=policy)
+    assert found["arn:aws:s3:::legacy-us"].status == "waived"
+    assert found["arn:aws:s3:::health-fr"].status == "violation"
+    assert found["arn:aws:s3:::health-de"].status == "compliant"
+    assert found[topic].status == "violation"  # another type, found anywhere by its data-class tag
+    assert f"arn:aws:sns:eu-west-3:{A}:plain" not in found

@@ -527,14 +527,23 @@ class _ConfigScanner:
         return self.finding(row, placements)
 
     def others(self) -> Iterator[Finding]:
-        """Resources of any other type in the regions the policy does not allow (the tagging sweep's twin)."""
+        """Resources of any other type in the regions the policy does not allow (the tagging sweep's twin);
+        with data classes, also those anywhere whose data-class tag the region may not satisfy."""
         outside = [r for r in self.scope_regions() if not self.policy.check("aws", r).allowed]
-        if not self.sweep or not outside:
+        classes = bool(self.policy.data_classes)
+        if not self.sweep or not (outside or classes):
             return
-        conditions = [f"awsRegion IN ({_quoted(outside)})", f"NOT resourceType IN ({_quoted(RESOURCE_TYPES)})"]
-        expression = self.expression(_BASE_FIELDS, conditions)
-        for row in self.rows(expression, "other resources"):
-            yield row if isinstance(row, Finding) else self.judge(row)
+        conditions = [f"NOT resourceType IN ({_quoted(RESOURCE_TYPES)})"]
+        if not classes:
+            conditions.insert(0, f"awsRegion IN ({_quoted(outside)})")
+        for row in self.rows(self.expression(_BASE_FIELDS, conditions), "other resources"):
+            if isinstance(row, Finding):
+                yield row
+            elif (
+                row.get("awsRegion") in outside
+                or _tags(row).get(self.policy.data_class_tag) in self.policy.data_classes
+            ):
+                yield self.judge(row)
 
 
 def _destination(rule: Mapping[str, Any]) -> str:
