@@ -4,7 +4,7 @@
 
     residency scan aws|azure|gcp [--policy NAME|FILE] [--regions R,R] [--services S,S] [--guardrails]
                        [--accounts ID,ID | --org] [--role-name NAME] [--profile NAME]
-                       [--subscriptions ID,ID] [--projects ID,ID] [--source S] [--scope SCOPE]
+                       [--subscriptions ID,ID] [--projects ID,ID] [--source S] [--aggregator NAME] [--scope SCOPE]
                        [--endpoint-url URL] [--concurrency N] [--s3-replication all|needed|off]
                        [--format table|json|sarif|junit|html] [--output FILE]
                        [--history PATH | --no-history] [--fail-on-unknown] [--no-progress]
@@ -175,6 +175,7 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
         ("--profile", args.profile, "aws"),
         ("--scope", args.scope, "gcp"),
         ("--no-object-replication", args.no_object_replication, "azure"),
+        ("--aggregator", args.aggregator, "aws"),
     ):
         if value and provider != owner:
             raise ProviderError(f"{flag} is for 'residency scan {owner}', not {provider}")
@@ -183,13 +184,20 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
             raise ProviderError("use --accounts or --subscriptions/--projects, not both")
         accounts = args.subscriptions or args.projects
     if args.source:
-        sources = {"aws": ("api",), "azure": ("resources", "resource-graph"), "gcp": ("storage", "asset-inventory")}
+        sources = {
+            "aws": ("api", "config"),
+            "azure": ("resources", "resource-graph"),
+            "gcp": ("storage", "asset-inventory"),
+        }
         if args.source not in sources[provider]:
             raise ProviderError(
                 f"--source {args.source} is not a source for {provider}; use one of {', '.join(sources[provider])}"
             )
-        if provider != "aws":
-            options["source"] = args.source
+        options["source"] = args.source
+    if args.aggregator:
+        if args.source != "config":
+            raise ProviderError("--aggregator is for --source config (an AWS Config aggregator)")
+        options["aggregator"] = args.aggregator
     if args.scope:
         options["scope"] = args.scope
     if args.no_object_replication:
@@ -290,8 +298,10 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--projects", type=_csv, metavar="ID,ID", help="GCP: projects (default: all listable)")
     p.add_argument(
         "--source",
-        help="Azure: resources (default) or resource-graph; GCP: storage (default) or asset-inventory",
+        help="AWS: api (default) or config; Azure: resources (default) or resource-graph; "
+        "GCP: storage (default) or asset-inventory",
     )
+    p.add_argument("--aggregator", metavar="NAME", help="AWS --source config: the AWS Config aggregator to query")
     p.add_argument("--scope", help="GCP asset-inventory scope: organizations/ID, folders/ID or projects/ID")
     p.add_argument(
         "--no-object-replication",

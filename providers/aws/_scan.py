@@ -1143,6 +1143,13 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     Bad input (regions, accounts, endpoint, credentials) raises :class:`ProviderError`
     here, before anything is yielded.
     """
+    source = ctx.options.get("source") or "api"
+    if source == "config":
+        from ._config_source import scan_config
+
+        return scan_config(ctx)
+    if source != "api":
+        raise ProviderError(f"unknown aws source {source!r}; expected one of api, config")
     scanner = _Scanner(ctx)
     try:
         accounts = scanner.accounts()
