@@ -389,7 +389,9 @@ def emit(policy: Policy) -> dict[str, Any]:
     A value group is used when every location in it is allowed and it has
     allowed locations (``in:eu-locations`` for ``eu``); the allowed locations
     no chosen group covers are added one by one (``in:<region>-locations``, so
-    zones follow their region; multi- and dual-regions by name).
+    zones follow their region; multi- and dual-regions by name). BigQuery
+    Omni locations (``aws-eu-central-1`` …) are left out: not allowing them is
+    the stricter choice.
 
     >>> from residency import load_policy
     >>> emit(load_policy("eu"))["orgPolicy"]["spec"]["rules"][0]["values"]["allowedValues"]
@@ -398,7 +400,9 @@ def emit(policy: Policy) -> dict[str, Any]:
     allowed = [
         loc.code
         for loc in catalog().locations("gcp")
-        if loc.kind in _KINDS and policy.check("gcp", loc).status == "allowed"
+        if loc.kind in _KINDS
+        and not loc.code.startswith(("aws-", "azure-"))
+        and policy.check("gcp", loc).status == "allowed"
     ]
     keep = set(allowed)
     values: list[str] = []
