@@ -286,3 +286,35 @@ def test_emit_round_trip(fake_arm: FakeArm, policy: str) -> None:
     f = _run(fake_arm, policy)[SUB]
     assert f.status == "violation"
     assert [loc.code for loc in f.locations] == ["eastus"]
+
+
+def test_every_visible_subscription_by_default_and_global_is_judged_by_the_policy(fake_arm: FakeArm) -> None:
+    _estate(fake_arm)
+    _both(fake_arm, MG_ROOT, "eu-only", EU)
+    _both(fake_arm, f"/subscriptions/{OTHER}", "eu-global", [*EU, "global"])
+    kwargs = fake_arm.client_kwargs()
+    endpoint = kwargs.pop("base_url")
+    ctx = make_context("azure", "eu", session=fake_arm.credential, endpoint_url=endpoint, client_kwargs=kwargs)
+    found = {f.account: f for f in stream_guardrails(ctx)}
+    assert sorted(ctx.accounts_scanned) == sorted([SUB, OTHER])
+    assert found[SUB].status == "compliant"
+    # the intersection of both assignments drops 'global' again: still compliant
+    assert found[OTHER].status == "compliant"
+    assert found[OTHER].details["allowed_locations"]["resources"] == EU
+
+
+def test_global_in_the_only_allowed_list_is_a_violation_under_eu(fake_arm: FakeArm) -> None:
+    _estate(fake_arm)
+    _both(fake_arm, f"/subscriptions/{SUB}", "eu-global", [*EU, "global"])
+    f = _run(fake_arm)[SUB]
+    assert f.status == "violation"
+    assert [loc.code for loc in f.locations] == ["global"]
+
+
+def test_unreadable_hierarchy_with_a_management_group_in_not_scopes_is_unknown(fake_arm: FakeArm) -> None:
+    _estate(fake_arm)
+    _both(fake_arm, MG_ROOT, "eu-only", EU, not_scopes=["/providers/Microsoft.Management/managementGroups/mg-other"])
+    fake_arm.fail["getentities"] = (403, "AuthorizationFailed")
+    f = _run(fake_arm)[SUB]
+    assert f.status == "unknown"
+    assert "hierarchy" in (f.error or "")
