@@ -142,6 +142,10 @@ def location_rule(definition: Mapping[str, Any]) -> LocationRule | str:
     ...     "then": {"effect": "deny"}}}})
     >>> rule.targets, rule.locations, rule.effect
     (('resources',), "[parameters('listOfAllowedLocations')]", 'deny')
+    >>> location_rule({"properties": {"mode": "Indexed", "policyRule": {
+    ...     "if": {"not": {"field": "location", "in": "[parameters('allowedLocations')]"}},
+    ...     "then": {"effect": "deny"}}}}).locations
+    "[parameters('allowedLocations')]"
     >>> location_rule({"properties": {"policyRule": {"if": {"field": "tags", "exists": "false"},
     ...     "then": {"effect": "deny"}}}})
     'not a location rule'
@@ -157,6 +161,9 @@ def location_rule(definition: Mapping[str, Any]) -> LocationRule | str:
     for c in conds:
         if not isinstance(c, Mapping):
             return "not a location rule"
+        inner = c.get("not")
+        if isinstance(inner, Mapping) and str(inner.get("field", "")).lower() == "location" and "in" in inner:
+            c = {"field": "location", "notIn": inner["in"]}  # the documented example's form
         field = str(c.get("field", "")).lower()
         if field == "location" and "notIn" in c and locations is None:
             locations = c["notIn"]
