@@ -120,7 +120,7 @@ def bench_azure(accounts: int, groups: int, concurrency: int, latency_ms: float)
         print(f"  each definition fetched once: {max(per_object.values()) == 1} ({len(per_object)} definitions)")
 
 
-def bench_gcp(accounts: int, groups: int, concurrency: int) -> None:
+def bench_gcp(accounts: int, groups: int, concurrency: int, latency_ms: float) -> None:
     with FakeOrgPolicy(page_size=500) as fake:
         fake.add_organization("1")
         fake.set_policy("organizations/1", {"rules": [{"values": {"allowedValues": ["in:eu-locations"]}}]})
@@ -146,6 +146,7 @@ def bench_gcp(accounts: int, groups: int, concurrency: int) -> None:
                     name,
                     {"inheritFromParent": True, "rules": [{"values": {"allowedValues": ["in:us-east1-locations"]}}]},
                 )
+        fake.latency = latency_ms / 1000
         ctx = make_context(
             "gcp",
             "eu",
@@ -164,7 +165,10 @@ def bench_gcp(accounts: int, groups: int, concurrency: int) -> None:
         )
         per_policy = collections.Counter(p for _, p in fake.requests if "/v2/" in p)
         statuses = collections.Counter(f.status for f in found)
-        print(f"gcp: {accounts} projects under {len(leaves) + top} folders, concurrency {concurrency}")
+        print(
+            f"gcp: {accounts} projects under {len(leaves) + top} folders, latency {latency_ms} ms, "
+            f"concurrency {concurrency}"
+        )
         print(f"  {len(fake.requests)} requests in {took:.2f} s; findings {dict(statuses)}")
         for k, n in kinds.most_common():
             print(f"    {n:6d}  {k}")
@@ -179,7 +183,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
     bench_azure(args.accounts, args.groups, args.concurrency, args.latency_ms)
-    bench_gcp(args.accounts, args.groups, args.concurrency)
+    bench_gcp(args.accounts, args.groups, args.concurrency, args.latency_ms)
 
 
 if __name__ == "__main__":

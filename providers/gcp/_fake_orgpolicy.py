@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -45,6 +46,8 @@ class FakeOrgPolicy:
         self.project_ids: dict[str, str] = {}  # project id → "projects/{number}"
         self.policies: dict[str, dict[str, Any]] = {}  # "folders/10" → Policy (constraint gcp.resourceLocations …)
         self.fail: dict[str, int] = {}
+        #: seconds to wait before each answer (simulated API latency for benchmarks)
+        self.latency = 0.0
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -137,6 +140,8 @@ class FakeOrgPolicy:
     def handle(self, method: str, path: str, query: Mapping[str, str], body: Any) -> tuple[int, Any]:
         with self._lock:
             self.requests.append((method, path))
+        if self.latency:
+            time.sleep(self.latency)
         for fragment, status in self.fail.items():
             if fragment in path:
                 return _error(status, f"injected failure for {path}")

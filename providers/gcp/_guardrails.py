@@ -10,8 +10,8 @@ client libraries for these APIs (google-cloud-org-policy,
 google-cloud-resource-manager) are gRPC-only.
 
 For each project, the ancestry is read with Cloud Resource Manager v3
-(``projects.get`` → ``parent``, ``folders.get`` → ``parent`` … up to the
-organization) and each node's policy with Org Policy v2
+(``projects.get`` → ``parent``, or the ``projects:search`` answer when the
+projects were listed; ``folders.get`` → ``parent`` … up to the organization) and each node's policy with Org Policy v2
 (``GET v2/{node}/policies/gcp.resourceLocations``; 404: no policy there).
 Folders and their policies are fetched once across all projects. The nodes are
 then merged root first, per the documented list-constraint semantics
@@ -210,6 +210,12 @@ class _Once:
         self._lock = threading.Lock()
         self._futures: dict[str, Future[Any]] = {}
 
+    def prime(self, key: str, value: Any) -> None:
+        fut: Future[Any] = Future()
+        fut.set_result(value)
+        with self._lock:
+            self._futures.setdefault(key, fut)
+
     def get(self, key: str, fetch: Any) -> Any:
         with self._lock:
             fut = self._futures.get(key)
@@ -376,6 +382,9 @@ def guardrails(context: ScanContext) -> Iterator[Finding]:
         except _HttpError as exc:
             raise ProviderError(f"gcp: cannot list projects: {exc}") from exc
         projects = [str(p["projectId"]) for p in listed if p.get("state", "ACTIVE") == "ACTIVE" and p.get("projectId")]
+        for p in listed:  # the search already gives each project's parent: no projects.get needed
+            if p.get("projectId") and p.get("parent"):
+                reader.cache.prime(f"node:projects/{p['projectId']}", p)
     with ThreadPoolExecutor(max_workers=max(1, int(context.concurrency)), thread_name_prefix="residency-gcpgr") as pool:
         futures = [pool.submit(_evaluate, reader, p) for p in projects]
         for project, fut in zip(projects, futures, strict=True):
