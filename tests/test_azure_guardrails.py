@@ -318,3 +318,37 @@ def test_unreadable_hierarchy_with_a_management_group_in_not_scopes_is_unknown(f
     f = _run(fake_arm)[SUB]
     assert f.status == "unknown"
     assert "hierarchy" in (f.error or "")
+
+
+def test_guardrail_findings_in_every_report_format(fake_arm: FakeArm) -> None:
+    import datetime as dt
+    import io
+    import json
+
+    import jsonschema
+
+    from residency._report import Report, write_report
+    from residency._scan import ScanResult, scope_of
+
+    _estate(fake_arm)
+    ids = _both(fake_arm, MG_EU, "eu-only", [*EU, "uksouth"])
+    fake_arm.exempt(f"/subscriptions/{SUB}/resourceGroups/rg-app", "rg-waiver", ids[0])
+    kwargs = fake_arm.client_kwargs()
+    endpoint = kwargs.pop("base_url")
+    ctx = make_context(
+        "azure", "eu", session=fake_arm.credential, endpoint_url=endpoint, accounts=[SUB, OTHER], client_kwargs=kwargs
+    )
+    findings = list(stream_guardrails(ctx))
+    now = dt.datetime.now(dt.timezone.utc)
+    result = ScanResult(scope_of(ctx), findings, [], list(ctx.notes), now, now)
+    report = Report.from_result(result, ctx.policy)
+    for fmt in ("table", "json", "sarif", "junit", "html"):
+        out = io.StringIO()
+        write_report(report, fmt, out)
+        assert "uksouth" in out.getvalue()
+    out = io.StringIO()
+    write_report(report, "json", out)
+    doc = json.loads(out.getvalue())
+    schema = json.loads((pathlib.Path(__file__).parent / "data" / "report-json.schema.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    assert result.exit_code() == 1

@@ -132,6 +132,18 @@ def test_denied_values(fake: FakeOrgPolicy) -> None:
     assert any("zones stay open" in n for n in f.details["notes"])
 
 
+def test_a_denied_zone_leaves_its_region_writable(fake: FakeOrgPolicy) -> None:
+    fake.set_policy(
+        "organizations/1", {"rules": [{"values": {"allowedValues": ["in:eu-locations", "in:europe-west2-locations"]}}]}
+    )
+    fake.set_policy(
+        "folders/10", {"inheritFromParent": True, "rules": [{"values": {"deniedValues": ["europe-west2-a"]}}]}
+    )
+    f = _run(fake, projects=["p-eu"])["p-eu"]
+    assert _codes(f) == {"europe-west2"}
+    assert any("denied zone europe-west2-a" in n for n in f.details["notes"])
+
+
 def test_deny_only_list_leaves_everything_else(fake: FakeOrgPolicy) -> None:
     fake.set_policy("organizations/1", {"rules": [{"values": {"deniedValues": ["in:us-locations"]}}]})
     f = _run(fake, projects=["p-eu"])["p-eu"]

@@ -436,6 +436,8 @@ def _evaluate(
         except Exception as exc:
             if "/resourcegroups/" not in scope:
                 errors.append(f"assignment {a.get('name')}: its definition could not be read: {_short(exc)}")
+            else:
+                notes.append(f"assignment {a.get('name')} at {scope}: its definition could not be read: {_short(exc)}")
             continue
         for r in found:
             if scope.startswith(sub_scope + "/"):
@@ -465,10 +467,10 @@ def _evaluate(
                 covered, why = False, "notScopes lists the subscription: not covered"
             elif n.startswith("/providers/microsoft.management/managementgroups/"):
                 mg = n.rsplit("/", 1)[-1]
-                if hierarchy is None:
+                if hierarchy is None or sub_l not in hierarchy:
                     errors.append(
                         f"assignment '{r.label}' excludes management group {mg}, and the hierarchy "
-                        f"could not be read ({hierarchy_error})"
+                        f"could not be read ({hierarchy_error or 'the subscription is not in it'})"
                     )
                 elif mg in ancestors:
                     covered, why = False, f"notScopes lists management group {mg} (an ancestor): not covered"

@@ -179,13 +179,16 @@ def writable_of(effective: Effective, notes: list[str]) -> tuple[tuple[str, ...]
         if err:
             notes.append(f"denied {err}: nothing removed for it")
             continue
-        if (
-            not v.lower().startswith("in:")
-            and catalog().get("gcp", v) is not None
-            and catalog().lookup("gcp", v).kind == "region"
-        ):
-            notes.append(f"denied {v} without 'in:': its zones stay open, so {v} stays writable for zonal resources")
-            continue
+        if not v.lower().startswith("in:"):
+            loc = catalog().get("gcp", v)
+            if _ZONE.match(v.lower()):
+                notes.append(f"denied zone {v}: the region's other zones stay open, so {codes[0]} stays writable")
+                continue
+            if loc is not None and loc.kind == "region":
+                notes.append(
+                    f"denied {v} without 'in:': its zones stay open, so {v} stays writable for zonal resources"
+                )
+                continue
         removed.update(codes)
     if effective.allowed is None:
         if not effective.denied:
