@@ -81,6 +81,7 @@ def test_mg_assignment_confines_every_subscription_below(fake_arm: FakeArm) -> N
         assert f.details["allowed_locations"]["resources"] == EU
         assert "management group tenant-root" in f.reason
         assert "global" in f.details["not_covered"]
+        assert f.name == f"subscription {f.account[:8]}"  # the display name, from the hierarchy
     assert fake_arm.writes() == []
 
 

@@ -70,6 +70,7 @@ def test_org_policy_eu_locations_confines_every_project(fake: FakeOrgPolicy) -> 
     for f in found.values():
         assert f.status == "compliant", f.reason
         assert "organizations/1: allow in:eu-locations" in f.reason
+    assert found["p-eu"].name == "p-eu"
     assert found["p-eu"].details["nodes"] == ["organizations/1", "folders/10", "folders/11", "projects/100000"]
 
 

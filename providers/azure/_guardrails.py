@@ -63,6 +63,7 @@ write outside already makes it a violation.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -242,6 +243,8 @@ class _Reader:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.definitions = _Once(self._definition)
+        #: entity name (lower case) → display name, from the hierarchy
+        self.names: dict[str, str] = {}
 
     def _send(self, method: str, url: str, api_version: str | None) -> Any:
         from azure.core.exceptions import HttpResponseError
@@ -276,6 +279,7 @@ class _Reader:
             if not chain and (props.get("parent") or {}).get("id"):
                 chain = [str(props["parent"]["id"]).rstrip("/").rsplit("/", 1)[-1].lower()]
             out[str(e.get("name", "")).lower()] = chain
+            self.names[str(e.get("name", "")).lower()] = str(props.get("displayName") or "")
         return out
 
 
@@ -352,6 +356,8 @@ def _rules(reader: _Reader, assignment: Mapping[str, Any], notes: list[str]) -> 
         if isinstance(rule, str):
             if rule != "not a location rule":
                 notes.append(f"assignment '{mlabel}': ignored for location: {rule}")
+            elif '"location"' in json.dumps((member_def.get("properties") or {}).get("policyRule"), default=str):
+                notes.append(f"assignment '{mlabel}': its rule tests location in a form not recognised: ignored")
             continue
         declared = (member_def.get("properties") or {}).get("parameters") or {}
         try:
@@ -555,6 +561,7 @@ def _evaluate(
         exempt=exempt,
         chain=[text for _, text in sorted(chain, key=lambda x: x[0])],
         error="; ".join(errors) or None,
+        name=reader.names.get(sub_l, ""),
         resource_type="Microsoft.Resources/subscriptions",
         details=details,
     )

@@ -143,6 +143,8 @@ def merge(parent: Effective, policy: Mapping[str, Any] | None, notes: list[str],
         values = rule.get("values") or {}
         if rule.get("allowAll"):
             allow_all = True
+            if conditional:
+                notes.append(f"{where}: a conditional allowAll may apply to some resources: counted as unrestricted")
         if rule.get("denyAll") and not conditional:
             deny_all = True
         allowed.update(str(x) for x in values.get("allowedValues") or [])
@@ -341,7 +343,14 @@ def _evaluate(reader: _Reader, project: str) -> Reach:
         "value_groups": f"{SOURCE} (retrieved {RETRIEVED})",
     }
     return Reach(
-        "gcp", project, writable, chain=chain, error="; ".join(errors) or None, resource_type="project", details=details
+        "gcp",
+        project,
+        writable,
+        name=str(reader.node(f"projects/{project}").get("displayName") or ""),
+        chain=chain,
+        error="; ".join(errors) or None,
+        resource_type="project",
+        details=details,
     )
 
 
