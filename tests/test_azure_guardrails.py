@@ -353,3 +353,16 @@ def test_guardrail_findings_in_every_report_format(fake_arm: FakeArm) -> None:
     schema = json.loads((pathlib.Path(__file__).parent / "data" / "report-json.schema.json").read_text("utf-8"))
     jsonschema.Draft202012Validator(schema).validate(doc)
     assert result.exit_code() == 1
+
+
+def test_a_resource_group_hole_closed_by_another_enforced_assignment(fake_arm: FakeArm) -> None:
+    _estate(fake_arm)
+    ids = _both(fake_arm, MG_EU, "eu-only", EU)
+    fake_arm.exempt(f"/subscriptions/{SUB}/resourceGroups/rg-app", "rg-waiver", ids[0])
+    assert _run(fake_arm)[SUB].status == "violation"
+    _both(fake_arm, f"/subscriptions/{SUB}", "sub-eu", EU[:2])  # still binds rg-app, to a subset of EU
+    f = _run(fake_arm)[SUB]
+    assert f.status == "compliant", f.reason
+    assert f.details["exempt"] == []
+    assert f.details["allowed_locations"]["resources"] == EU[:2]
+    assert f.details["writable"] == EU[:2]  # rg-app is still bound by the subscription's list

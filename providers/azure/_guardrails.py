@@ -460,7 +460,7 @@ def _evaluate(
                 rules.append((scope, r))
 
     # notScopes and exemptions
-    holes: dict[str, list[tuple[str, str]]] = {}  # part of the subscription → (rule label, why not covered)
+    holes: dict[str, list[tuple[int, str]]] = {}  # part of the subscription → (id of the rule, why not covered)
     chain: list[tuple[tuple[int, str], str]] = []
     details_assignments: list[dict[str, Any]] = []
     active: list[tuple[str, _Rule]] = []
@@ -481,7 +481,7 @@ def _evaluate(
                 elif mg in ancestors:
                     covered, why = False, f"notScopes lists management group {mg} (an ancestor): not covered"
             elif n.startswith(sub_scope + "/"):
-                holes.setdefault(n, []).append((r.label, f"'{r.label}' (notScopes)"))
+                holes.setdefault(n, []).append((id(r), f"'{r.label}' (notScopes)"))
         for e in exemptions:
             ep = e.get("properties") or {}
             if str(ep.get("policyAssignmentId", "")).lower() != str(r.assignment.get("id", "")).lower():
@@ -498,7 +498,7 @@ def _evaluate(
             if escope == sub_scope or escope.startswith("/providers/microsoft.management/"):
                 covered, why = False, f"exempt ({kind}, exemption {e.get('name')}): not enforced"
             elif escope.startswith(sub_scope + "/"):
-                holes.setdefault(escope, []).append((r.label, f"'{r.label}' (exemption {e.get('name')}, {kind})"))
+                holes.setdefault(escope, []).append((id(r), f"'{r.label}' (exemption {e.get('name')}, {kind})"))
         enforced = covered and r.enforced
         targets = " and ".join(r.targets)
         chain.append((_depth(scope, ancestors), f"{_scope_label(scope, sub)}: '{r.label}' ({targets}) {why}"))
@@ -524,15 +524,17 @@ def _evaluate(
     extra: set[str] = set()
     for part, lifters in sorted(holes.items()):
         label = _scope_label(part, sub)
-        lifted = {name for name, _ in lifters}
+        lifted = {rule_id for rule_id, _ in lifters}
         for target in (RESOURCES, RESOURCE_GROUPS):
-            rest = _intersect([r.locations or () for _, r in active if target in r.targets and r.label not in lifted])
+            rest = _intersect([r.locations or () for _, r in active if target in r.targets and id(r) not in lifted])
             if allowed[target] is None:
                 continue
             if rest is None:
-                exempt.append(
-                    f"{label} can create {target} anywhere: not covered by {', '.join(w for _, w in lifters)}"
-                )
+                by = ", ".join(w for _, w in lifters)
+                if target == RESOURCES:
+                    exempt.append(f"{label} can create resources anywhere: not covered by {by}")
+                else:
+                    exempt.append(f"{label}: its own location is not bound: not covered by {by}")
             else:
                 extra.update(rest)
     res, rgs = allowed[RESOURCES], allowed[RESOURCE_GROUPS]
