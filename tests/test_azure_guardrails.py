@@ -366,3 +366,13 @@ def test_a_resource_group_hole_closed_by_another_enforced_assignment(fake_arm: F
     assert f.details["exempt"] == []
     assert f.details["allowed_locations"]["resources"] == EU[:2]
     assert f.details["writable"] == EU[:2]  # rg-app is still bound by the subscription's list
+
+
+def test_literal_list_in_a_not_in_rule_like_the_deprecated_european_built_in(fake_arm: FakeArm) -> None:
+    _estate(fake_arm)
+    rule = {"if": {"not": {"field": "location", "in": ["northeurope", "westeurope"]}}, "then": {"effect": "Deny"}}
+    custom = fake_arm.add_definition(MG_ROOT, "europe-only", {"mode": "All", "parameters": {}, "policyRule": rule})
+    fake_arm.assign(MG_EU, "europe-only", custom)
+    f = _run(fake_arm)[SUB]
+    assert f.status == "compliant", f.reason
+    assert f.details["writable"] == ["northeurope", "westeurope"]

@@ -9,13 +9,17 @@ Served with the real API's JSON shapes and ``nextLink`` paging:
   subscription without ``$filter``: the assignments at its ancestor
   management groups, at the subscription and inside it; ``$filter=atScope()``
   leaves out those inside; ``atExactScope()`` only the scope's own; a
-  management group needs one of the two filters, as in ARM), ``GET`` and
+  management group's list is its own and its ancestors'), ``GET`` and
   ``PUT`` by id (``properties.scope`` filled in);
 * ``…/policyExemptions`` — the same, for exemptions;
 * ``…/policyDefinitions/{name}`` and ``…/policySetDefinitions/{name}`` — the
-  two built-in location definitions are preloaded (:data:`BUILTIN_DEFINITIONS`,
-  written after the documented shape of the built-ins: mode, parameters,
-  ``if``/``then``), custom ones by ``PUT`` or :meth:`PolicyStore.add_definition`.
+  two built-in location definitions are preloaded (:data:`BUILTIN_DEFINITIONS`:
+  the same mode, parameter and ``if``/``then`` as Microsoft's published
+  built-ins, checked against ``built-in-policies/policyDefinitions/General/
+  AllowedLocations_Deny.json`` and ``ResourceGroupAllowedLocations_Deny.json``
+  in github.com/Azure/azure-policy; the first's description says it "excludes
+  resource groups … and resources that use the 'global' region"), custom ones
+  by ``PUT`` or :meth:`PolicyStore.add_definition`.
 
 Shapes: Microsoft Learn REST references "Policy Assignments - List", "Policy
 Exemptions - List", "Policy Definitions - Get", "Policy Set Definitions - Get",
@@ -292,8 +296,8 @@ class PolicyStore:
             items = [o for k, o in self.policy_objects.items() if f"{_AUTH}{kind}/" in k and _scope(k) == scope]
             return 200, self._page_policy(items, query, path)
         filt = query.get("$filter", "").replace(" ", "").lower()
-        if scope.startswith(_MG) and filt not in ("atscope()", "atexactscope()"):
-            return 400, {"error": {"code": "InvalidFilterInQueryString", "message": "use atScope() or atExactScope()"}}
+        if scope.startswith(_MG) and not filt:
+            filt = "atscope()"  # a management group's unfiltered list: its own and its ancestors' objects
         above = set(self._scope_ancestry(scope))
         items = []
         for k, o in self.policy_objects.items():
