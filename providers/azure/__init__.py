@@ -83,5 +83,17 @@ class AzureAdapter:
     def scan(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         return scan(*args, **kwargs)
 
+    def guardrails(self, context: Any) -> Iterator[Any]:
+        """One ``guardrail`` finding per subscription: what Azure Policy's allowed locations let through."""
+        from ._guardrails import guardrails
+
+        return guardrails(context)
+
+    def emit_guardrails(self, policy: Any) -> Any:
+        """The *Allowed locations* policy assignments that implement ``policy``."""
+        from ._guardrails import emit
+
+        return emit(policy)
+
 
 ADAPTER = AzureAdapter()

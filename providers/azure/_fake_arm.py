@@ -18,7 +18,8 @@ collections (``…/replications``, ``…/failoverGroups``, ``…/replicationLink
 ``primaryLocation``/``secondaryLocation``, Resource Graph queries
 (``$skipToken`` paging; every row of the requested subscriptions the identity
 can read, the query text is not interpreted beyond ``ResourceContainers``),
-the tenant's data boundary, ``PUT`` (201 created / 200 updated), ``PATCH``
+the tenant's data boundary, management groups and Azure Policy
+(:mod:`._fake_policy`), ``PUT`` (201 created / 200 updated), ``PATCH``
 (merged), ``DELETE`` and ``POST /batch`` (each request routed on its own),
 stored so a test can see what arrived. Like ARM, every request needs an
 ``api-version`` (400 ``MissingApiVersionParameter`` otherwise); ``fail``
@@ -44,6 +45,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import attrs
+
+from ._fake_policy import PolicyStore
 
 __all__ = ["AsyncFakeCredential", "FakeArm", "FakeCredential", "RecordedRequest"]
 
@@ -169,8 +172,8 @@ def _type_of(resource_id: str) -> str:
     return "/".join([segs[0], *segs[1::2]]) if segs and segs[0] else ""
 
 
-class FakeArm:
-    """An in-process HTTPS server that answers like Azure Resource Manager."""
+class FakeArm(PolicyStore):
+    """An in-process HTTPS server that answers like Azure Resource Manager (and Azure Policy: :mod:`._fake_policy`)."""
 
     def __init__(self, *, page_size: int = 100, data_boundary: str = "EU", tenant_id: str | None = None) -> None:
         self.page_size = page_size
@@ -197,6 +200,7 @@ class FakeArm:
         #: the most requests ever being answered at the same time
         self.max_in_flight = 0
         self._in_flight = 0
+        self._init_policy()
 
     # ------------------------------------------------------------------ world
 
@@ -363,7 +367,9 @@ class FakeArm:
         return [
             r
             for r in self.requests
-            if r.method not in ("GET", "HEAD") and "microsoft.resourcegraph" not in r.path.lower()
+            if r.method not in ("GET", "HEAD")
+            and "microsoft.resourcegraph" not in r.path.lower()
+            and not r.path.lower().endswith("/getentities")
         ]
 
     # ------------------------------------------------------------------ routing
@@ -389,6 +395,9 @@ class FakeArm:
                 return status, _error(code, f"injected failure for {path}")
         if "api-version" not in query:
             return 400, _error("MissingApiVersionParameter", "The api-version query parameter is required")
+        policy = self.policy_route(method, path, low, query, body)
+        if policy is not None:
+            return policy
         if method == "POST" and low == "/batch":
             return 200, self._batch(body or {})
         if method == "POST" and low == "/providers/microsoft.resourcegraph/resources":

@@ -12,6 +12,9 @@ Only this package imports google-cloud-* and google-auth.
   data lands.
 * :mod:`._fake_gcs` is a loopback Cloud Storage that keeps bucket locations,
   for tests and the demo.
+* The guardrails (:mod:`._guardrails`) evaluate the effective
+  ``gcp.resourceLocations`` organization policy per project;
+  :mod:`._fake_orgpolicy` is their loopback Resource Manager + Org Policy.
 """
 
 from __future__ import annotations
@@ -60,6 +63,18 @@ class GcpAdapter:
         from ._scan import scan
 
         return scan(context)
+
+    def guardrails(self, context: ScanContext) -> Iterator[Finding]:
+        """One ``guardrail`` finding per project: the effective ``gcp.resourceLocations`` (see ``_guardrails``)."""
+        from ._guardrails import guardrails
+
+        return guardrails(context)
+
+    def emit_guardrails(self, policy: Any) -> Any:
+        """The ``gcp.resourceLocations`` organization policy that implements ``policy``."""
+        from ._guardrails import emit
+
+        return emit(policy)
 
 
 ADAPTER = GcpAdapter()
