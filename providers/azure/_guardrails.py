@@ -19,7 +19,7 @@ scan reads resources, so no Azure Policy SDK package is needed:
 * each policy definition and initiative (policy set definition) an assignment
   refers to, fetched once across all subscriptions.
 
-Semantics (Azure Policy documentation; see ``docs/guardrails-azure-gcp.md``):
+Semantics (Azure Policy documentation; see the README, "Guardrails"):
 
 * An assignment applies to a subscription when its scope is an ancestor
   management group or the subscription itself, minus its ``notScopes``
