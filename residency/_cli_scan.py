@@ -112,14 +112,15 @@ class _Bar:
         width = 20
         filled = width * self.done // self.total if self.total else 0
         unread = f", {self.unknown:,} unreadable" if self.unknown else ""
+        units = f" (work {self.done}/{self.total})" if self.total else ""
         self.stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.resources:,} resources read{unread} "
-            f"{self.label[:30]:<30}"
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.resources:,} resources read{unread}{units} "
+            f"{self.label[:24]:<24}"
         )
         self.stream.flush()
 
     def close(self) -> None:
-        self.stream.write("\r" + " " * 90 + "\r")
+        self.stream.write("\r" + " " * 110 + "\r")
         self.stream.flush()
 
 

@@ -152,7 +152,9 @@ def test_denied_replication_lookup_never_hides_a_known_violation(
         assert by_name[name]["status"] == "unknown"
     assert doc["summary"]["counts"]["violation"] == 11
     suite = ET.fromstring(reports["junit"]).find("testsuite")
-    assert suite is not None and suite.get("failures") == "11" and suite.get("errors") == "2"
+    assert suite is not None
+    assert suite.get("failures") == "11"
+    assert suite.get("errors") == "2"
     sarif = json.loads(reports["sarif"])["runs"][0]["results"]
     assert sum(r["level"] == "error" for r in sarif) == 11
     assert reports["html"].count('<span class="tag violation">violation</span>') == 11
@@ -217,7 +219,9 @@ def test_dead_endpoint_exits_3_with_names_kept_and_stops_early(
     faulty2 = _Faulty()
     try:
         faulty2.die_after = 12
-        code, _ = _scan(faulty2.url, "--s3-replication", "all", "--no-history", "--max-attempts", "1", "--allow-unknown")
+        code, _ = _scan(
+            faulty2.url, "--s3-replication", "all", "--no-history", "--max-attempts", "1", "--allow-unknown"
+        )
         assert code == 0
         assert "accepted (unknowns allowed)" in capsys.readouterr().err
     finally:
@@ -264,9 +268,7 @@ def test_non_xml_answer_is_unknown_for_what_it_touched(
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_non_xml_answer_to_everything_is_one_line_exit_2(
-    faulty: _Faulty, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_non_xml_answer_to_everything_is_one_line_exit_2(faulty: _Faulty, capsys: pytest.CaptureFixture[str]) -> None:
     faulty.garbage.add("sts:sts")
     code, _ = _scan(faulty.url, "--no-history")
     err = capsys.readouterr().err
@@ -315,7 +317,9 @@ def test_busy_history_waits_then_says_busy_and_keeps_the_report(
     err = capsys.readouterr().err
     assert code == 2
     assert waited >= 0.5
-    assert err.count("\n") == 1 and "busy" in err and "not usable" not in err
+    assert err.count("\n") == 1
+    assert "busy" in err
+    assert "not usable" not in err
     assert "HistoryError" in err
     doc = json.loads(out.read_text("utf-8"))
     assert doc["summary"]["counts"]["violation"] == 1  # the report is there, with the scan's verdict
@@ -348,7 +352,8 @@ def test_read_only_history_keeps_the_report(reset_moto_server: str, shared_dir: 
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, user=user, timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "read-only" in proc.stderr and proc.stderr.count("\n") == 1
+    assert "read-only" in proc.stderr
+    assert proc.stderr.count("\n") == 1
     assert json.loads(out.read_text("utf-8"))["summary"]["counts"]["violation"] == 1
 
 
@@ -387,3 +392,18 @@ def test_progress_on_a_terminal_for_every_format_counted_in_resources(
         code, _ = _scan(reset_moto_server, "--no-history", "--format", fmt)
         assert code == 0
         assert "3 resources read" in tty.getvalue(), fmt
+
+
+def test_report_on_an_opt_in_region_does_not_contradict_its_buckets(
+    reset_moto_server: str, tmp_path: pathlib.Path
+) -> None:
+    _buckets(reset_moto_server, {"ap-east-1": ["hk-bucket"]})
+    out = tmp_path / "r.html"
+    buf = io.StringIO()
+    argv = ["scan", "aws", "--endpoint-url", reset_moto_server, "--regions", "ap-east-1", "--no-history"]
+    code = main([*argv, "--services", "s3", "--format", "html", "--output", str(out)], stdout=buf)
+    assert code == 1  # the bucket in Hong Kong is read, and outside
+    page = out.read_text("utf-8")
+    assert "hk-bucket" in page
+    assert "its resources cannot be read" not in page
+    assert "its S3 buckets, listed through the global S3 endpoint, are reported" in page

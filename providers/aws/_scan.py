@@ -530,13 +530,11 @@ class _Scanner:
                     + ", ".join(disabled)
                 )
             return sorted(enabled), []
-        gaps = [
-            self.gap(
-                acct, "ec2", r, "region", "opt-in region not enabled for this account; its resources cannot be read"
-            )
-            for r in self.ctx.regions
-            if r not in enabled
-        ]
+        # S3 is global: buckets placed in such a region are still listed, so the gap must not claim otherwise
+        why = "opt-in region not enabled for this account: its regional services cannot be read" + (
+            "; its S3 buckets, listed through the global S3 endpoint, are reported" if "s3" in self.services else ""
+        )
+        gaps = [self.gap(acct, "ec2", r, "region", why) for r in self.ctx.regions if r not in enabled]
         return [r for r in self.ctx.regions if r in enabled], gaps
 
     def setup(self, acct: _Account) -> tuple[bool, list[Finding]]:
@@ -571,7 +569,8 @@ class _Scanner:
         # scope, whatever its region; without, every enabled region (a bucket left over, e.g. in a region
         # disabled since, gets its HeadBucket)
         scoped = self.ctx.regions is not None
-        lookup = acct.regions if scoped else (acct.enabled or acct.regions)
+        # S3 is global: a requested region is asked even when it is not enabled (its buckets are still listed)
+        lookup = list(self.ctx.regions or ()) if scoped else (acct.enabled or acct.regions)
         complete = True
         for region in self._s3_lookup_order(lookup):
             if all(located.values()):

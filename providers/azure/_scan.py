@@ -51,7 +51,7 @@ is read once and recorded as tenant-level evidence: a line in
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -316,10 +316,9 @@ def _graph_rows(credential: Any, subs: list[str], client_kwargs: Mapping[str, An
 Placements = list[tuple[str | None, str]]
 
 
-def _placements(
-    res: Resource, client: Any, accounts: Mapping[str, Resource], object_replication: bool = True
-) -> Placements:
-    """Every ``(location, role)`` of one resource, reading its replicas where needed."""
+def _own_placements(res: Resource) -> Placements:
+    """The places known from the listing alone: the resource's location (and a storage account's
+    geo-redundant secondary, which follows from its SKU). What is known stays known when a look-up fails."""
     kind = res.type_key
     role = {
         "microsoft.resources/resourcegroups": "resource group metadata",
@@ -334,6 +333,16 @@ def _placements(
         secondary, geo = geo_secondary(primary, res.sku, props.get("secondaryLocation"))
         if geo:
             out.append((secondary, f"geo-redundant secondary ({res.sku})"))
+    return out
+
+
+def _placements(
+    res: Resource, client: Any, accounts: Mapping[str, Resource], object_replication: bool = True
+) -> Placements:
+    """Every ``(location, role)`` of one resource, reading its replicas where needed."""
+    kind = res.type_key
+    out = _own_placements(res)
+    if kind == "microsoft.storage/storageaccounts":
         version = API_VERSIONS["microsoft.storage"]
         policies = _get_list(client, f"{res.id}/objectReplicationPolicies", version) if object_replication else []
         for pol in policies:
@@ -396,7 +405,7 @@ def _account_locations(dest: str, client: Any, accounts: Mapping[str, Resource])
     return out
 
 
-def _finding(policy: Policy, res: Resource, placements: Placements, today: Any) -> Finding:
+def _finding(policy: Policy, res: Resource, placements: Placements, today: Any, unread: Sequence[str] = ()) -> Finding:
     return evaluate(
         policy,
         provider=_PROVIDER,
@@ -409,6 +418,7 @@ def _finding(policy: Policy, res: Resource, placements: Placements, today: Any) 
         region=res.location or "",
         name=res.name,
         today=today,
+        unread=unread,
     )
 
 
@@ -600,16 +610,6 @@ def _evaluate_subscription(
         if exc is None:
             yield _finding(policy, res, fut.result(), today)
             continue
-        yield unreadable(
-            provider=_PROVIDER,
-            account=res.subscription,
-            service=res.service,
-            resource_type=res.type,
-            resource_id=res.id,
-            error=f"reading where {res.type} replicates failed: {type(exc).__name__}: {_short(exc)}",
-            region=res.location or "",
-            policy=policy.name,
-            tags=res.tags,
-            name=res.name,
-            placements=[res.location] if res.location else [],
-        )
+        # known stays known: its own location (and GRS secondary) still decide a violation
+        why = f"reading where {res.type} replicates failed: {type(exc).__name__}: {_short(exc)}"
+        yield _finding(policy, res, _own_placements(res), today, unread=[why])
