@@ -158,16 +158,16 @@ class Scope:
 class Gaps:
     """What could not be read, as sentences: one per kind of failure, not one per resource.
 
-    Findings with the same provider, account, service and ``error`` collapse into
-    one line with their count (a dead endpoint fails a thousand buckets the same
-    way). ``unseen`` counts what the scan could not see: ``resources`` (unknown
+    Findings with the same provider, service and ``error`` collapse into one line
+    with their count (a dead endpoint fails a thousand buckets, or every project,
+    the same way). ``unseen`` counts what the scan could not see: ``resources`` (unknown
     findings of one resource, and the resources a scope finding ``covers``),
     ``scopes`` (scope findings: a region, service, account …) and ``partial``
     (violations decided on what was read while another part was not).
     """
 
     def __init__(self) -> None:
-        self._lines: dict[tuple[str, str, str, str], list[Any]] = {}
+        self._lines: dict[tuple[str, str, str], list[Any]] = {}
         self.unseen: Counter[str] = Counter(resources=0, scopes=0, partial=0)
 
     def add(self, f: Finding) -> None:
@@ -180,12 +180,14 @@ class Gaps:
             self.unseen["resources"] += len(f.covers)
         else:
             self.unseen["resources"] += 1
-        key = (f.provider, f.account, f.service, f.error)
+        key = (f.provider, f.service, f.error)
         hit = self._lines.get(key)
         if hit is None:
-            self._lines[key] = [1, f]
+            self._lines[key] = [1, f, {f.account}]
         else:
             hit[0] += 1
+            if len(hit[2]) < 1000:
+                hit[2].add(f.account)
 
     def extend(self, findings: Iterable[Finding]) -> Gaps:
         for f in findings:
@@ -195,11 +197,12 @@ class Gaps:
     @property
     def lines(self) -> list[str]:
         out = []
-        for (provider, account, service, error), (n, first) in self._lines.items():
+        for (provider, service, error), (n, first, accounts) in self._lines.items():
             if n == 1:
                 out.append(_gap(first))
-            else:
-                out.append(f"{provider} {account} {service}: {n} resources (e.g. {first.resource_id}): {error}")
+                continue
+            where = first.account if len(accounts) == 1 else f"{len(accounts)} accounts"
+            out.append(f"{provider} {where} {service}: {n} resources (e.g. {first.resource_id}): {error}")
         return out
 
     def summary(self) -> str:

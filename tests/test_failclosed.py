@@ -407,3 +407,29 @@ def test_report_on_an_opt_in_region_does_not_contradict_its_buckets(
     assert "hk-bucket" in page
     assert "its resources cannot be read" not in page
     assert "its S3 buckets, listed through the global S3 endpoint, are reported" in page
+
+
+def _dead_port() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there any more: every connection is refused
+
+
+def test_gcp_dead_endpoint_stops_early_and_names_every_project() -> None:
+    pytest.importorskip("google.auth")
+    from residency._scan import run_scan
+
+    projects = [f"proj-{i:02d}" for i in range(30)]
+    result = run_scan("gcp", "eu", endpoint_url=_dead_port(), accounts=projects, services=["storage"], concurrency=2)
+    assert result.exit_code() == 3
+    assert all(f.status == "unknown" for f in result.findings)
+    folded = [f for f in result.findings if f.resource_type == "scope"]  # one per project not asked
+    assert all("unreachable after 5 consecutive ConnectionError" in (f.error or "") for f in folded)
+    tried = {f.account for f in result.findings if f.resource_type != "scope"}
+    assert len(tried) <= 5 + 2  # the threshold, and what was in flight
+    assert tried | {c.removeprefix("projects/") for f in folded for c in f.covers} == set(projects)
+    assert any("stopped asking early" in n for n in result.notes)
+    assert len(result.gaps) <= 5 + 2 + 1  # the projects not asked are one line, not 23
