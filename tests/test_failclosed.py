@@ -433,3 +433,39 @@ def test_gcp_dead_endpoint_stops_early_and_names_every_project() -> None:
     assert tried | {c.removeprefix("projects/") for f in folded for c in f.covers} == set(projects)
     assert any("stopped asking early" in n for n in result.notes)
     assert len(result.gaps) <= 5 + 2 + 1  # the projects not asked are one line, not 23
+
+
+def test_known_stays_known_in_the_shared_merge_rule() -> None:
+    from residency import parse_policy
+    from residency._findings import evaluate
+
+    policy = parse_policy(
+        {
+            "version": 1,
+            "name": "w",
+            "allow": "EU",
+            "waivers": [
+                {"id": "old", "justification": "tracked", "expires": "2099-01-01", "resource": "arn:aws:s3:::waived"}
+            ],
+        }
+    )
+
+    def judge(region: str, resource: str = "arn:aws:s3:::b", unread: tuple[str, ...] = ("replicas: denied",)) -> Any:
+        return evaluate(
+            policy,
+            provider="aws",
+            account="1",
+            service="s3",
+            resource_type="bucket",
+            resource_id=resource,
+            placements=[(region, "bucket")],
+            unread=list(unread),
+        )
+
+    outside, inside, waived = judge("us-east-1"), judge("eu-west-1"), judge("us-east-1", "arn:aws:s3:::waived")
+    assert (outside.status, outside.error, outside.rule) == ("violation", "replicas: denied", "geography")
+    assert (inside.status, inside.error, inside.rule) == ("unknown", "replicas: denied", "unreadable")
+    assert [loc.code for loc in inside.locations] == ["eu-west-1"]  # what was read is kept
+    assert waived.status == "unknown"  # a waiver covers what was read, not what could not be
+    assert judge("eu-west-1", unread=()).status == "compliant"
+    assert judge("us-east-1", unread=()).error is None

@@ -1,0 +1,125 @@
+"""A scan whose endpoint dies part-way: what the circuit breaker saves (issue 10, point 2).
+
+Run (numbers, not a timed test)::
+
+    python benchmarks/bench_dead_endpoint.py                     # 2,000 buckets, endpoint dies after 3 s
+    python benchmarks/bench_dead_endpoint.py --buckets 500 --die-after 1
+
+What it does: serves the in-process moto backends on a loopback port (every
+response says ``Connection: close``, so no kept-alive connection outlives the
+server), seeds N buckets (90 % in eu-central-1, 10 % in us-east-1), and scans
+them with ``run_scan("aws", services=["s3"], s3_replication="all")`` — one
+``GetBucketReplication`` per bucket — while a timer stops the server
+``--die-after`` seconds into the scan (connections are refused from then on).
+The same scan runs twice: with the breaker (default: 5 consecutive failed
+calls) and with it effectively off (``breaker_threshold`` 10**9). Printed per
+run: wall time, exit code, findings by status, finding rows, gap lines, and
+whether every bucket name is still in the report (its own row, or a scope
+finding's ``covers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from typing import Any
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
+class _Server:
+    def __init__(self) -> None:
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            def close(status: str, headers: list[tuple[str, str]], *a: Any) -> Any:
+                return start_response(status, [*headers, ("Connection", "close")], *a)
+
+            return app(environ, close)
+
+        self.server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kill(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _run(n: int, die_after: float, threshold: int) -> dict[str, Any]:
+    import logging
+
+    import boto3
+
+    from residency._scan import run_scan
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    boto3.client("s3", region_name="us-east-1")  # warm the loader before timing
+    srv = _Server()
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{srv.url}/moto-api/reset", method="POST")).close()
+    names = []
+    eu = boto3.client("s3", region_name="eu-central-1", endpoint_url=srv.url)
+    us = boto3.client("s3", region_name="us-east-1", endpoint_url=srv.url)
+    for i in range(n):
+        name = f"b-{i:05d}"
+        if i % 10 == 9:
+            us.create_bucket(Bucket=name)
+        else:
+            eu.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+        names.append(name)
+    timer = threading.Timer(die_after, srv.kill)
+    started = time.perf_counter()
+    timer.start()
+    result = run_scan(
+        "aws",
+        "eu",
+        endpoint_url=srv.url,
+        regions=["eu-central-1", "us-east-1"],
+        services=["s3"],
+        s3_replication="all",
+        breaker_threshold=threshold,
+    )
+    wall = time.perf_counter() - started
+    timer.cancel()
+    seen = {f.name for f in result.findings if f.resource_type == "bucket"}
+    seen |= {c.rsplit(":", 1)[-1] for f in result.findings for c in f.covers}
+    return {
+        "wall": wall,
+        "exit": result.exit_code(),
+        "counts": result.counts,
+        "rows": len(result.findings),
+        "gap_lines": len(result.gaps),
+        "names_kept": set(names) <= seen,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--buckets", type=int, default=2000)
+    ap.add_argument("--die-after", type=float, default=3.0, help="seconds into the scan")
+    args = ap.parse_args()
+    print(f"{args.buckets} buckets, endpoint stops {args.die_after:g} s into the scan\n")
+    print("| breaker              | wall (s) | exit | violation | unknown | rows | gap lines | names kept |")
+    print("|----------------------|---------:|-----:|----------:|--------:|-----:|----------:|:----------:|")
+    for label, threshold in (("on (5 failures)", 5), ("off (10**9)", 10**9)):
+        r = _run(args.buckets, args.die_after, threshold)
+        c = r["counts"]
+        print(
+            f"| {label:<20} | {r['wall']:8.2f} | {r['exit']:4d} | {c['violation']:9d} | {c['unknown']:7d} "
+            f"| {r['rows']:4d} | {r['gap_lines']:9d} | {'yes' if r['names_kept'] else 'NO':^10} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
