@@ -11,6 +11,7 @@ outlives the server). moto does not enforce IAM, hence the injected denial.
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import os
@@ -469,3 +470,38 @@ def test_known_stays_known_in_the_shared_merge_rule() -> None:
     assert waived.status == "unknown"  # a waiver covers what was read, not what could not be
     assert judge("eu-west-1", unread=()).status == "compliant"
     assert judge("us-east-1", unread=()).error is None
+
+
+def test_azure_dead_endpoint_keeps_known_violations_and_folds_the_rest() -> None:
+    """The real ``ResourceManagementClient`` against a port nobody listens on (azure-core retries off):
+    the breaker stops the per-account look-ups, accounts in UK South stay violations on what the listing
+    said, and the EU ones not asked are one finding naming each of them."""
+    pytest.importorskip("azure.mgmt.resource")
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from residency.providers.azure import _scan as az
+    from residency.providers.azure._fake_arm import FakeCredential
+
+    from residency import load_policy
+    from residency._breaker import CircuitBreaker
+
+    dead = _dead_port()
+    sub = "00000000-0000-0000-0000-0000000000d1"
+    client = ResourceManagementClient(FakeCredential(), sub, base_url=dead, retry_total=0)
+    breaker = CircuitBreaker()
+
+    def account(name: str, where: str) -> Any:
+        rid = f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{name}"
+        return az.Resource(rid, name, "Microsoft.Storage/storageAccounts", where, sub, sku="Standard_LRS")
+
+    resources = [account(f"eu{i:02d}", "westeurope") for i in range(30)] + [account("uk", "uksouth")]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        watched = az._Watched(client, breaker, dead)
+        found = list(breaker.fold(az._evaluate_subscription(pool, load_policy("eu"), resources, watched, None, True)))
+    by_name = {f.name: f for f in found}
+    assert by_name["uk"].status == "violation"
+    assert "replicates failed" in (by_name["uk"].error or "")
+    (folded,) = [f for f in found if f.resource_type == "scope"]
+    assert "unreachable after 5 consecutive ServiceRequestError" in (folded.error or "")
+    asked = [f for f in found if f.resource_type != "scope" and f.status == "unknown"]
+    assert len(asked) <= 5 + 2
+    assert {f.name for f in asked} | {c.rsplit("/", 1)[-1] for c in folded.covers} >= {r.name for r in resources[:30]}

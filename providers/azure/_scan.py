@@ -57,6 +57,7 @@ from typing import Any
 
 import attrs
 
+from residency._breaker import DEFAULT_THRESHOLD, CircuitBreaker
 from residency._findings import Finding, evaluate, unreadable
 from residency._policy import Policy
 
@@ -438,8 +439,47 @@ def _needs_lookup(res: Resource, object_replication: bool) -> bool:
 # --------------------------------------------------------------------------- the scan
 
 
+class _NotAsked(Exception):
+    """A look-up not sent: the management endpoint was given up on."""
+
+
+class _Watched:
+    """A management client whose ``send_request`` look-ups report to a :class:`CircuitBreaker`.
+
+    After ``threshold`` consecutive look-ups that could not reach the endpoint
+    (azure-core's ``ServiceRequestError``/``ServiceResponseError``, after its own
+    retries), nothing more is sent; what was not asked is folded into one finding
+    per subscription and service.
+    """
+
+    def __init__(self, client: Any, breaker: CircuitBreaker, endpoint: str) -> None:
+        self.client = client
+        self.breaker = breaker
+        self.endpoint = endpoint
+
+    def send_request(self, request: Any, **kw: Any) -> Any:
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+        if self.breaker.check(self.endpoint):
+            raise _NotAsked(self.breaker.not_asked(self.endpoint))
+        try:
+            response = self.client.send_request(request, **kw)
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            self.breaker.failure(self.endpoint, type(exc).__name__, _short(exc)[:120])
+            raise
+        self.breaker.success(self.endpoint)
+        return response
+
+
 def scan(context: Any) -> Iterator[Finding]:
     """Yield one finding per resource group and resource (see the module docstring)."""
+    breaker = CircuitBreaker(threshold=int(context.options.get("breaker_threshold", DEFAULT_THRESHOLD)))
+    yield from breaker.fold(_scan_all(context, breaker))
+    for why in breaker.opened:
+        context.notes.append(f"azure: stopped asking early: {why}; what was read is reported, the rest is unknown")
+
+
+def _scan_all(context: Any, breaker: CircuitBreaker) -> Iterator[Finding]:
     policy: Policy = context.policy
     options: dict[str, Any] = context.options
     client_kwargs = dict(options.get("client_kwargs") or {})
@@ -498,8 +538,9 @@ def scan(context: Any) -> Iterator[Finding]:
                     scope_gap=True,
                 )
                 continue
+            watched = _Watched(client_for(sub), breaker, context.endpoint_url or "https://management.azure.com")
             yield from _evaluate_subscription(
-                pool, policy, got, client_for(sub), today, bool(options.get("object_replication", True))
+                pool, policy, got, watched, today, bool(options.get("object_replication", True))
             )
             if progress is not None:
                 progress(done, len(subs), sub)
