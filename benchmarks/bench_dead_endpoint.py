@@ -3,7 +3,7 @@
 Run (numbers, not a timed test)::
 
     python benchmarks/bench_dead_endpoint.py                     # 2,000 buckets, endpoint dies after 3 s
-    python benchmarks/bench_dead_endpoint.py --buckets 500 --die-after 1
+    python benchmarks/bench_dead_endpoint.py --buckets 500 --die-after 1 --max-attempts 2
 
 What it does: serves the in-process moto backends on a loopback port (every
 response says ``Connection: close``, so no kept-alive connection outlives the
@@ -55,7 +55,7 @@ class _Server:
         self.server.server_close()
 
 
-def _run(n: int, die_after: float, threshold: int) -> dict[str, Any]:
+def _run(n: int, die_after: float, threshold: int, max_attempts: int) -> dict[str, Any]:
     import logging
 
     import boto3
@@ -89,6 +89,7 @@ def _run(n: int, die_after: float, threshold: int) -> dict[str, Any]:
         services=["s3"],
         s3_replication="all",
         breaker_threshold=threshold,
+        max_attempts=max_attempts,
     )
     wall = time.perf_counter() - started
     timer.cancel()
@@ -108,12 +109,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--buckets", type=int, default=2000)
     ap.add_argument("--die-after", type=float, default=3.0, help="seconds into the scan")
+    ap.add_argument("--max-attempts", type=int, default=5, help="attempts per call, retries included")
     args = ap.parse_args()
-    print(f"{args.buckets} buckets, endpoint stops {args.die_after:g} s into the scan\n")
+    print(
+        f"{args.buckets} buckets, endpoint stops {args.die_after:g} s into the scan, "
+        f"{args.max_attempts} attempts per call\n"
+    )
     print("| breaker              | wall (s) | exit | violation | unknown | rows | gap lines | names kept |")
     print("|----------------------|---------:|-----:|----------:|--------:|-----:|----------:|:----------:|")
     for label, threshold in (("on (5 failures)", 5), ("off (10**9)", 10**9)):
-        r = _run(args.buckets, args.die_after, threshold)
+        r = _run(args.buckets, args.die_after, threshold, args.max_attempts)
         c = r["counts"]
         print(
             f"| {label:<20} | {r['wall']:8.2f} | {r['exit']:4d} | {c['violation']:9d} | {c['unknown']:7d} "
