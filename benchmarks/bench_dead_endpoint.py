@@ -2,15 +2,15 @@
 
 Run (numbers, not a timed test)::
 
-    python benchmarks/bench_dead_endpoint.py                     # 2,000 buckets, endpoint dies after 3 s
-    python benchmarks/bench_dead_endpoint.py --buckets 500 --die-after 1 --max-attempts 2
+    python benchmarks/bench_dead_endpoint.py                 # 2,000 buckets, dies after 200 replication look-ups
+    python benchmarks/bench_dead_endpoint.py --buckets 500 --die-after 50 --max-attempts 2
 
 What it does: serves the in-process moto backends on a loopback port (every
 response says ``Connection: close``, so no kept-alive connection outlives the
 server), seeds N buckets (90 % in eu-central-1, 10 % in us-east-1), and scans
 them with ``run_scan("aws", services=["s3"], s3_replication="all")`` — one
-``GetBucketReplication`` per bucket — while a timer stops the server
-``--die-after`` seconds into the scan (connections are refused from then on).
+``GetBucketReplication`` per bucket — and stops the server once it has answered
+``--die-after`` of those look-ups (connections are refused from then on).
 The same scan runs twice: with the breaker (default: 5 consecutive failed
 calls) and with it effectively off (``breaker_threshold`` 10**9). Printed per
 run: wall time, exit code, findings by status, finding rows, gap lines, and
@@ -39,11 +39,19 @@ class _Server:
         from werkzeug.serving import make_server
 
         app = DomainDispatcherApplication(create_backend_app)
+        self.die_after: int | None = None
+        self.lookups = 0
+        self._lock = threading.Lock()
 
         def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
             def close(status: str, headers: list[tuple[str, str]], *a: Any) -> Any:
                 return start_response(status, [*headers, ("Connection", "close")], *a)
 
+            if "replication" in environ.get("QUERY_STRING", ""):
+                with self._lock:
+                    self.lookups += 1
+                    if self.die_after is not None and self.lookups == self.die_after:
+                        threading.Thread(target=self.kill, daemon=True).start()
             return app(environ, close)
 
         self.server = make_server("127.0.0.1", 0, wsgi, threaded=True)
@@ -55,7 +63,7 @@ class _Server:
         self.server.server_close()
 
 
-def _run(n: int, die_after: float, threshold: int, max_attempts: int) -> dict[str, Any]:
+def _run(n: int, die_after: int, threshold: int, max_attempts: int) -> dict[str, Any]:
     import logging
 
     import boto3
@@ -78,9 +86,8 @@ def _run(n: int, die_after: float, threshold: int, max_attempts: int) -> dict[st
         else:
             eu.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
         names.append(name)
-    timer = threading.Timer(die_after, srv.kill)
+    srv.die_after = die_after
     started = time.perf_counter()
-    timer.start()
     result = run_scan(
         "aws",
         "eu",
@@ -92,7 +99,6 @@ def _run(n: int, die_after: float, threshold: int, max_attempts: int) -> dict[st
         max_attempts=max_attempts,
     )
     wall = time.perf_counter() - started
-    timer.cancel()
     seen = {f.name for f in result.findings if f.resource_type == "bucket"}
     seen |= {c.rsplit(":", 1)[-1] for f in result.findings for c in f.covers}
     return {
@@ -108,11 +114,11 @@ def _run(n: int, die_after: float, threshold: int, max_attempts: int) -> dict[st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--buckets", type=int, default=2000)
-    ap.add_argument("--die-after", type=float, default=3.0, help="seconds into the scan")
+    ap.add_argument("--die-after", type=int, default=200, help="replication look-ups answered before it dies")
     ap.add_argument("--max-attempts", type=int, default=5, help="attempts per call, retries included")
     args = ap.parse_args()
     print(
-        f"{args.buckets} buckets, endpoint stops {args.die_after:g} s into the scan, "
+        f"{args.buckets} buckets, endpoint stops after {args.die_after} replication look-ups, "
         f"{args.max_attempts} attempts per call\n"
     )
     print("| breaker              | wall (s) | exit | violation | unknown | rows | gap lines | names kept |")

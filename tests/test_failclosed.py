@@ -4,7 +4,7 @@ against an AWS endpoint that misbehaves.
 ``_Faulty`` serves the in-process moto backends (the same state as the session's
 ``moto_server``) on its own loopback port behind a WSGI middleware that can deny
 one operation (AccessDenied), answer one with ``200`` and a body that is not XML,
-or die: after ``die_after`` requests it stops listening, so every later call is
+or die: once it has answered ``die_after`` replication look-ups it stops listening, so every later call is
 refused (every response says ``Connection: close``, so no kept-alive connection
 outlives the server). moto does not enforce IAM, hence the injected denial.
 """
@@ -47,7 +47,7 @@ class _Faulty:
         self.garbage: set[str] = set()
         self.die_after: int | None = None
         self.requests = 0
-        self.after_death = 0
+        self.lookups = 0
         self._lock = threading.Lock()
         self.server = make_server("127.0.0.1", 0, self, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -80,9 +80,9 @@ class _Faulty:
         op = self.op(environ)
         with self._lock:
             self.requests += 1
-            if self.dead.is_set():
-                self.after_death += 1
-            dying = self.die_after is not None and self.requests >= self.die_after
+            if op == "s3:GetBucketReplication":
+                self.lookups += 1
+            dying = self.die_after is not None and self.lookups >= self.die_after
 
         def close_after(status: str, headers: list[tuple[str, str]], *a: Any) -> Any:
             return start_response(status, [*headers, ("Connection", "close")], *a)
@@ -175,8 +175,7 @@ def test_dead_endpoint_exits_3_with_names_kept_and_stops_early(
 ) -> None:
     names = [f"eu-{i:03d}" for i in range(120)]
     _buckets(reset_moto_server, {"eu-central-1": names})
-    # STS, DescribeRegions, ListBuckets (+ its region filter), the tagging API, then a few replication look-ups
-    faulty.die_after = 12
+    faulty.die_after = 6  # bucket names and regions are read; then it dies a few replication look-ups in
     out = tmp_path / "r.json"
     started = time.monotonic()
     code, _ = _scan(
@@ -219,7 +218,7 @@ def test_dead_endpoint_exits_3_with_names_kept_and_stops_early(
     # opting out keeps the report and exits 0
     faulty2 = _Faulty()
     try:
-        faulty2.die_after = 12
+        faulty2.die_after = 6
         code, _ = _scan(
             faulty2.url, "--s3-replication", "all", "--no-history", "--max-attempts", "1", "--allow-unknown"
         )
