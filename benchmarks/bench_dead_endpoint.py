@@ -10,12 +10,25 @@ response says ``Connection: close``, so no kept-alive connection outlives the
 server), seeds N buckets (90 % in eu-central-1, 10 % in us-east-1), and scans
 them with ``run_scan("aws", services=["s3"], s3_replication="all")`` — one
 ``GetBucketReplication`` per bucket — and stops the server once it has answered
-``--die-after`` of those look-ups (connections are refused from then on).
+``--die-after`` of those look-ups: connections are refused from then on, or,
+with ``--hang``, accepted and never answered (a black hole: every call waits
+out botocore's read timeout, set to ``--timeout`` seconds).
 The same scan runs twice: with the breaker (default: 5 consecutive failed
 calls) and with it effectively off (``breaker_threshold`` 10**9). Printed per
 run: wall time, exit code, findings by status, finding rows, gap lines, and
 whether every bucket name is still in the report (its own row, or a scope
 finding's ``covers``).
+
+Last run (2026-12-04, moto 5, one shared 2-core machine busy with a test run)::
+
+    2000 buckets, dies after 200 look-ups, then refuses connections, 2 attempts per call
+    | breaker              | wall (s) | exit | violation | unknown | rows | gap lines | names kept |
+    | on (5 failures)      |    15.91 |    1 |       200 |       6 |  387 |         3 |    yes     |
+    | off (10**9)          |    12.32 |    1 |       200 |    1619 | 2000 |         1 |    yes     |
+
+    500 buckets, dies after 50 look-ups, then a black hole (2 s timeouts), 2 attempts per call
+    | on (5 failures)      |    27.01 |    1 |        50 |       8 |  104 |         3 |    yes     |
+    | off (10**9)          |   142.67 |    1 |        50 |     406 |  501 |         2 |    yes     |
 """
 
 from __future__ import annotations
@@ -40,6 +53,8 @@ class _Server:
 
         app = DomainDispatcherApplication(create_backend_app)
         self.die_after: int | None = None
+        self.hang = False
+        self.hole: Any = None
         self.lookups = 0
         self._lock = threading.Lock()
 
@@ -59,11 +74,19 @@ class _Server:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def kill(self) -> None:
+        port = self.server.server_port
         self.server.shutdown()
         self.server.server_close()
+        if self.hang:
+            import socket
+
+            self.hole = socket.socket()
+            self.hole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.hole.bind(("127.0.0.1", port))
+            self.hole.listen(4096)  # the kernel completes connections; nobody ever reads them
 
 
-def _run(n: int, die_after: int, threshold: int, max_attempts: int) -> dict[str, Any]:
+def _run(n: int, die_after: int, threshold: int, max_attempts: int, hang: bool, timeout: int) -> dict[str, Any]:
     import logging
 
     import boto3
@@ -87,6 +110,7 @@ def _run(n: int, die_after: int, threshold: int, max_attempts: int) -> dict[str,
             eu.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
         names.append(name)
     srv.die_after = die_after
+    srv.hang = hang
     started = time.perf_counter()
     result = run_scan(
         "aws",
@@ -97,7 +121,11 @@ def _run(n: int, die_after: int, threshold: int, max_attempts: int) -> dict[str,
         s3_replication="all",
         breaker_threshold=threshold,
         max_attempts=max_attempts,
+        read_timeout=timeout,
+        connect_timeout=timeout,
     )
+    if srv.hole is not None:
+        srv.hole.close()
     wall = time.perf_counter() - started
     seen = {f.name for f in result.findings if f.resource_type == "bucket"}
     seen |= {c.rsplit(":", 1)[-1] for f in result.findings for c in f.covers}
@@ -116,15 +144,18 @@ def main() -> None:
     ap.add_argument("--buckets", type=int, default=2000)
     ap.add_argument("--die-after", type=int, default=200, help="replication look-ups answered before it dies")
     ap.add_argument("--max-attempts", type=int, default=5, help="attempts per call, retries included")
+    ap.add_argument("--hang", action="store_true", help="after death, accept connections and never answer")
+    ap.add_argument("--timeout", type=int, default=60, help="botocore connect and read timeout (s)")
     args = ap.parse_args()
     print(
         f"{args.buckets} buckets, endpoint stops after {args.die_after} replication look-ups, "
-        f"{args.max_attempts} attempts per call\n"
+        f"{args.max_attempts} attempts per call"
+        + (f", then a black hole ({args.timeout} s timeouts)\n" if args.hang else "\n")
     )
     print("| breaker              | wall (s) | exit | violation | unknown | rows | gap lines | names kept |")
     print("|----------------------|---------:|-----:|----------:|--------:|-----:|----------:|:----------:|")
     for label, threshold in (("on (5 failures)", 5), ("off (10**9)", 10**9)):
-        r = _run(args.buckets, args.die_after, threshold, args.max_attempts)
+        r = _run(args.buckets, args.die_after, threshold, args.max_attempts, args.hang, args.timeout)
         c = r["counts"]
         print(
             f"| {label:<20} | {r['wall']:8.2f} | {r['exit']:4d} | {c['violation']:9d} | {c['unknown']:7d} "
