@@ -526,8 +526,8 @@ class _Scanner:
         if not self.ctx.regions:
             if disabled:
                 self.ctx.notes.append(
-                    f"account {acct.id}: {len(disabled)} opt-in region(s) not enabled, nothing can be read there: "
-                    + ", ".join(disabled)
+                    f"account {acct.id}: {len(disabled)} opt-in region(s) not enabled, their regional services "
+                    "cannot be read (S3 buckets placed there are still listed and judged): " + ", ".join(disabled)
                 )
             return sorted(enabled), []
         # S3 is global: buckets placed in such a region are still listed, so the gap must not claim otherwise
