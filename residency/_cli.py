@@ -10,8 +10,9 @@
     residency plan PLAN.json [PLAN.json ... | -] [--policy NAME|FILE] [--all] [--config-dir DIR] [--format F] [-o FILE]
 
 Exit codes: 0 allowed / clean, 1 denied / violations, 2 usage or configuration
-error. Known errors print one line (``PolicyError: team.yaml: key 'allow': …``),
-never a traceback. Tests call :func:`main` in-process.
+error (and any unexpected error), 3 a scan with no violation that could not read
+everything. Known errors print one line (``PolicyError: team.yaml: key 'allow': …``),
+never a traceback; neither does an unexpected one. Tests call :func:`main` in-process.
 """
 
 from __future__ import annotations
@@ -171,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="residency",
         description="Keep data inside the EU, the EEA or Switzerland on AWS, Azure and Google Cloud.",
-        epilog="Exit codes: 0 ok, 1 denied/violations, 2 usage or configuration error.",
+        epilog="Exit codes: 0 ok, 1 denied/violations, 2 usage or configuration error, "
+        "3 no violation but something could not be read (scan: --allow-unknown).",
     )
     parser.add_argument("--version", action="version", version=f"eu-residency {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -254,6 +256,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # never a traceback, never the violations code
+        first = (str(exc).splitlines() or [""])[0][:300]
+        sys.stderr.write(f"{type(exc).__name__}: {first} (unexpected error; nothing was decided)\n")
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -73,7 +73,7 @@ def _cmd_guardrails(args: argparse.Namespace, out: TextIO) -> int:
         output=args.output,
         history=args.history,
         use_history=not args.no_history,
-        fail_on_unknown=not args.allow_unknown,
+        allow_unknown=args.allow_unknown,
         findings=stream_guardrails,
     )
 

@@ -52,7 +52,7 @@ def _cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
         config_dir=args.config_dir,
         max_bytes=args.max_plan_size,
     )
-    report = Report.from_result(result, policy, fail_on_unknown=not args.allow_unknown)
+    report = Report.from_result(result, policy, allow_unknown=args.allow_unknown)
     with _output(args.output, out) as target:
         write_report(report, args.format, target)
     if args.output and args.output != "-":

@@ -7,13 +7,19 @@
                        [--subscriptions ID,ID] [--projects ID,ID] [--source S] [--aggregator NAME] [--scope SCOPE]
                        [--endpoint-url URL] [--concurrency N] [--s3-replication all|needed|off]
                        [--format table|json|sarif|junit|html] [--output FILE]
-                       [--history PATH | --no-history] [--fail-on-unknown] [--no-progress]
+                       [--history PATH | --no-history] [--history-timeout SECONDS]
+                       [--allow-unknown] [--max-attempts N] [--no-progress]
     residency history [--history PATH] [--limit N] [--format table|json]
     residency demo [--format ...] [--output FILE]
 
-Exit codes: 0 no violations, 1 violations (or unknowns with
-``--fail-on-unknown``), 2 usage or configuration errors (bad policy, no
-credentials, a provider that cannot scan yet).
+Exit codes (:func:`residency._scan.exit_code`): 0 no violations and
+everything read, 1 violations, 2 usage or configuration errors (bad policy, no
+credentials, a provider that cannot scan yet, an unexpected error; also when the
+report was written but the history could not be recorded), 3 no violations but
+something could not be read (``--allow-unknown``, or the policy's
+``unknown_findings: allow``, turns that into 0). Whenever something could not be
+read, stderr says how much. ``--fail-on-unknown`` is accepted and does nothing
+(failing on unknowns is the default).
 """
 
 from __future__ import annotations
@@ -25,13 +31,14 @@ import json
 import os
 import pathlib
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._errors import ProviderError
-from ._history import History, default_history_path
+from ._errors import HistoryError, ProviderError
+from ._history import DEFAULT_TIMEOUT, History, default_history_path
 from ._report import FORMATS, Report, ReportError, write_report
-from ._scan import FindingSpool, ScanContext, make_context, scope_of, stream_scan
+from ._scan import EXIT_UNKNOWN, EXIT_USAGE, FindingSpool, ScanContext, make_context, scope_of, stream_scan
 
 if TYPE_CHECKING:
     from ._cli import _Parser
@@ -49,6 +56,16 @@ def _csv(value: str) -> list[str]:
     return items
 
 
+def _seconds(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not n >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return n
+
+
 def _positive(value: str) -> int:
     try:
         n = int(value)
@@ -60,17 +77,51 @@ def _positive(value: str) -> int:
 
 
 class _Bar:
-    """A one-line progress bar on a terminal's stderr."""
+    """A one-line progress display on a terminal's stderr, counted in resources.
 
-    def __init__(self, stream: TextIO) -> None:
+    The adapter reports finished work units (an account's buckets, a region);
+    the scan loop reports each resource read (:meth:`resource`). The line shows
+    resources read and what could not be read, with the units as a bar; it is
+    redrawn at most every ``interval`` seconds and erased at the end.
+    """
+
+    def __init__(self, stream: TextIO, *, interval: float = 0.1) -> None:
         self.stream = stream
+        self.interval = interval
+        self.resources = 0
+        self.unknown = 0
+        self.done = 0
+        self.total = 0
+        self.label = ""
+        self._drawn = 0.0
 
     def __call__(self, done: int, total: int, label: str) -> None:
-        width = 30
-        filled = width * done // total if total else width
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
-        if done >= total:
-            self.stream.write("\r" + " " * (width + 50) + "\r")
+        self.done, self.total, self.label = done, total, label
+        self._draw(force=True)
+
+    def resource(self, status: str) -> None:
+        self.resources += 1
+        if status == "unknown":
+            self.unknown += 1
+        self._draw()
+
+    def _draw(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._drawn < self.interval:
+            return
+        self._drawn = now
+        width = 20
+        filled = width * self.done // self.total if self.total else 0
+        unread = f", {self.unknown:,} unreadable" if self.unknown else ""
+        units = f" (work {self.done}/{self.total})" if self.total else ""
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.resources:,} resources read{unread}{units} "
+            f"{self.label[:24]:<24}"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\r" + " " * 110 + "\r")
         self.stream.flush()
 
 
@@ -111,48 +162,87 @@ def run_cli_scan(
     use_history: bool = True,
     findings: Callable[[ScanContext], Iterator[Finding]] = stream_scan,
     fail_on_unknown: bool = False,
+    allow_unknown: bool = False,
+    history_timeout: float = DEFAULT_TIMEOUT,
+    err: TextIO | None = None,
 ) -> int:
     """Scan, record history, write the report; return the exit code (shared by ``scan``, ``demo``, ``guardrails``).
 
     ``findings`` is the finding stream to report (default: the scan's).
 
     The report target and the history database are checked before the scan, so a
-    typo in either costs no scan.
+    typo in either costs no scan. The report is always written once the scan has
+    run: when history cannot be recorded after that (read-only, busy past
+    ``history_timeout``), the report says so, the error is one line on ``err``
+    and the exit code is 2. What could not be read is summed up on ``err`` too.
+    ``fail_on_unknown`` is deprecated and changes nothing (exit 3 on unknowns is
+    the default; ``allow_unknown`` opts out).
     """
+    err = err or sys.stderr
     _check_output(output)
+    bar = ctx.progress if isinstance(ctx.progress, _Bar) else None
+    history_path = history or default_history_path()
+    if use_history:
+        History.check(history_path)
     with contextlib.ExitStack() as stack:
-        db = stack.enter_context(History(history or default_history_path())) if use_history else None
         spool = stack.enter_context(FindingSpool())
         started = dt.datetime.now(dt.timezone.utc)
-        for finding in findings(ctx):
-            spool.add(finding)
+        try:
+            for finding in findings(ctx):
+                spool.add(finding)
+                if bar is not None:
+                    bar.resource(finding.status)
+        finally:
+            if bar is not None:
+                bar.close()
         finished = dt.datetime.now(dt.timezone.utc)
         scope = scope_of(ctx)
+        notes = list(ctx.notes)
         report = Report.from_spool(
             spool,
             scope=scope,
             policy=ctx.policy,
             started=started,
             finished=finished,
-            notes=ctx.notes,
+            notes=notes,
             evidence=ctx.evidence,
-            fail_on_unknown=fail_on_unknown,
+            allow_unknown=allow_unknown,
         )
-        if db is not None:
-            report.scan_id, report.diff = db.record(
-                scope_key=scope.key,
-                scope=scope.to_dict(),
-                started=started,
-                finished=finished,
-                counts=report.counts,
-                exit_code=report.exit_code,
-                findings=spool.non_compliant(),
-            )
+        history_error: HistoryError | None = None
+        if use_history:
+            try:
+                db = stack.enter_context(History(history_path, timeout=history_timeout))
+                report.scan_id, report.diff = db.record(
+                    scope_key=scope.key,
+                    scope=scope.to_dict(),
+                    started=started,
+                    finished=finished,
+                    counts=report.counts,
+                    exit_code=report.exit_code,
+                    findings=spool.non_compliant(),
+                )
+            except HistoryError as exc:
+                history_error = exc
+                report.notes = [*notes, f"this scan is NOT recorded in the history: {exc}"]
         with _output(output, out) as target:
             write_report(report, fmt, target)
         if output and output != "-":
             out.write(f"{report.summary_line()}\n{fmt} report written to {output}\n")
-        return report.exit_code
+        code = report.exit_code
+        if report.unseen:
+            verdict = (
+                f"exit {EXIT_UNKNOWN} (--allow-unknown to accept)"
+                if code == EXIT_UNKNOWN
+                else "accepted (unknowns allowed)"
+                if code == 0
+                else "see the report"
+            )
+            err.write(f"residency: {report.unseen}: {verdict}\n")
+        if history_error is not None:
+            where = f"written to {output}" if output and output != "-" else "written"
+            err.write(f"HistoryError: {history_error} (the report was {where}; scan exit code {code})\n")
+            return EXIT_USAGE
+        return code
 
 
 def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
@@ -160,10 +250,12 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     if args.org and args.accounts:
         raise ProviderError("use --accounts or --org, not both")
     progress: Callable[[int, int, str], None] | None = None
-    if args.format == "table" and not args.no_progress and sys.stderr.isatty():
+    if not args.no_progress and sys.stderr.isatty():
         progress = _Bar(sys.stderr)
     accounts = args.accounts
     options: dict[str, Any] = {}
+    if args.max_attempts is not None:
+        options["max_attempts"] = args.max_attempts
     if provider == "aws":
         options["s3_replication"] = args.s3_replication
         if args.profile:
@@ -223,7 +315,8 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
         output=args.output,
         history=args.history,
         use_history=not args.no_history,
-        fail_on_unknown=args.fail_on_unknown,
+        allow_unknown=args.allow_unknown,
+        history_timeout=args.history_timeout,
     )
 
 
@@ -237,11 +330,8 @@ def _with_guardrails(ctx: ScanContext) -> Iterator[Finding]:
 
 def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     path = args.history or default_history_path()
-    if str(path) != ":memory:" and not pathlib.Path(path).exists():
-        scans = []  # listing never creates a database
-    else:
-        with History(path) as db:
-            scans = db.scans(limit=args.limit)
+    with History(path, create=False, timeout=args.history_timeout) as db:  # listing never creates a database
+        scans = db.scans(limit=args.limit)
     if args.format == "json":
         json.dump([s.to_dict() for s in scans], out, indent=1)
         out.write("\n")
@@ -250,7 +340,20 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"no scans recorded in {path}\n")
         return 0
     rows = [
-        ["ID", "FINISHED", "PROVIDER", "POLICY", "ACCOUNTS", "REGIONS", "VIOLATION", "UNKNOWN", "WAIVED", "COMPLIANT"]
+        [
+            "ID",
+            "FINISHED",
+            "PROVIDER",
+            "POLICY",
+            "ACCOUNTS",
+            "REGIONS",
+            "SERVICES",
+            "VIOLATION",
+            "UNKNOWN",
+            "WAIVED",
+            "COMPLIANT",
+            "EXIT",
+        ]
     ]
     for s in scans:
         sc = s.scope
@@ -262,7 +365,9 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
                 str(sc.get("policy", "")),
                 ",".join(sc.get("accounts") or []) or "-",
                 ",".join(sc.get("regions") or []) or "all",
+                ",".join(sc.get("services") or []) or "all",
                 *(str(s.counts.get(k, 0)) for k in ("violation", "unknown", "waived", "compliant")),
+                str(s.exit_code),
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -281,7 +386,7 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
     """Add ``scan``, ``history`` and ``demo`` to the ``residency`` parser's sub-commands."""
     p = sub.add_parser(
         "scan",
-        help="scan a cloud account for data outside the policy (exit 1 on violations)",
+        help="scan a cloud account for data outside the policy (exit 1 on violations, 3 if something was unreadable)",
         description="Find every resource, and every place its data lands, outside the policy.",
     )
     p.add_argument("provider", metavar="PROVIDER", choices=SCAN_PROVIDERS, help="aws, azure or gcp")
@@ -334,13 +439,37 @@ def _register(sub: argparse._SubParsersAction[_Parser]) -> None:
     hist = p.add_mutually_exclusive_group()
     hist.add_argument("--history", metavar="PATH", help="history database (default: .residency/history.sqlite)")
     hist.add_argument("--no-history", action="store_true", help="do not record this scan")
-    p.add_argument("--fail-on-unknown", action="store_true", help="exit 1 when anything could not be read")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on the terminal")
+    p.add_argument(
+        "--history-timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"wait this long for a history database another process holds busy (default: {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="exit 0, not 3, when nothing violates but something could not be read (policy: unknown_findings: allow)",
+    )
+    p.add_argument(
+        "--fail-on-unknown",
+        action="store_true",
+        help="deprecated, does nothing: a scan with unknowns exits 3 unless --allow-unknown",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=_positive,
+        metavar="N",
+        help="attempts per API call, retries included (AWS default: 5); a scan stops asking an endpoint that "
+        "keeps failing to connect and reports the rest unknown",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress display on the terminal")
     p.set_defaults(func=_cmd_scan)
 
     h = sub.add_parser("history", help="list past scans")
     h.add_argument("--history", metavar="PATH", help="history database (default: .residency/history.sqlite)")
     h.add_argument("--limit", type=_positive, default=50)
+    h.add_argument("--history-timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS")
     h.add_argument("--format", choices=("table", "json"), default="table")
     h.set_defaults(func=_cmd_history)
 

@@ -22,6 +22,19 @@ Statuses:
 ('violation', ['eu-west-2'], ('GB',))
 >>> print(f.reason)
 bucket: eu-west-2 (Europe (London)) stores data in GB, outside EU (policy 'eu')
+
+What is known stays known: when part of a resource could not be read (its
+replication rules, its replicas, its tags), :func:`evaluate` decides on the
+places that were read and names the rest in ``unread``. A denied place that was
+read makes the resource a ``violation`` whatever else is unknown (``error`` then
+says what could not be read); only when nothing read is denied does the unread
+part make it ``unknown``.
+
+>>> f = evaluate(load_policy("eu"), provider="aws", account="1", service="s3", resource_type="bucket",
+...     resource_id="arn:aws:s3:::us", placements=[("us-east-1", "bucket")],
+...     unread=["replication configuration: AccessDenied"])
+>>> f.status, f.error
+('violation', 'replication configuration: AccessDenied')
 """
 
 from __future__ import annotations
@@ -68,10 +81,13 @@ class Finding:
     location; ``reason`` is the sentence that decided the status. ``rule`` names
     the policy rule that decided (``geography``, ``data-class 'health'``,
     ``waiver 'legacy'``, ``unknown_locations: deny``, ``unreadable``) and is
-    the rule id in SARIF. ``error`` is set only on ``unknown`` findings: what
-    could not be read, and why; ``scope_gap`` marks an ``unknown`` finding that
-    stands for a whole scope the scan could not read (a region or service, an
-    account, a subscription, a project) rather than for one resource.
+    the rule id in SARIF. ``error`` says what could not be read, and why: on
+    every ``unknown`` finding, and on a ``violation`` decided on what was read
+    while another part of the resource was not. ``scope_gap`` marks an
+    ``unknown`` finding that stands for a whole scope the scan could not read (a
+    region or service, an account, a subscription, a project) rather than for
+    one resource; ``covers`` lists the resources such a finding stands for when
+    their ids are known (a scan that stopped early against a dead endpoint).
 
     ``kind`` says what was judged: ``"resource"`` (a scanned or planned
     resource) or ``"guardrail"`` (the effective native guardrails of an account,
@@ -101,6 +117,7 @@ class Finding:
     scope_gap: bool = False
     kind: str = "resource"
     details: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    covers: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
 
     def __repr__(self) -> str:
         where = ",".join(loc.code for loc in self.locations) or "?"
@@ -153,6 +170,7 @@ class Finding:
             "error": self.error,
             "kind": self.kind,
             "details": dict(self.details),
+            "covers": list(self.covers),
         }
 
 
@@ -180,11 +198,16 @@ def evaluate(
     region: str = "",
     name: str = "",
     today: dt.date | None = None,
+    unread: Sequence[str] = (),
 ) -> Finding:
     """Decide one resource: each ``(location, role)`` placement is checked against ``policy``.
 
-    Placements with the same location are merged (roles joined). A resource
-    without placements is ``unknown``.
+    Placements with the same location are merged (roles joined). ``unread``
+    names the parts of the resource that could not be read (``"replication
+    configuration: AccessDenied …"``): the resource is a ``violation`` if a
+    placement that was read is denied, else ``unknown`` while anything is
+    unread; ``error`` states the unread parts either way. A resource without
+    placements is ``unknown``.
     """
     tags = dict(tags or {})
     merged: dict[str, tuple[Location, list[str]]] = {}
@@ -204,7 +227,7 @@ def evaluate(
             resource_type=resource_type,
             resource_id=resource_id,
             region=region,
-            error="no location could be established",
+            error="; ".join(unread) or "no location could be established",
             policy=policy.name,
             tags=tags,
             name=name,
@@ -214,6 +237,27 @@ def evaluate(
     decisions = [policy.check(provider, loc, tags=tags, resource=resource_id, today=today) for loc in locs]
     status, deciding = _merge(decisions)
     role = roles[decisions.index(deciding)]
+    error = "; ".join(unread) or None
+    if error and status != "violation":
+        # what was read allows it, but the unread part may not: never compliant (nor waived) on half a look
+        return Finding(
+            provider=provider,
+            account=account,
+            service=service,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            locations=locs,
+            status="unknown",
+            reason=f"could not be read: {error}",
+            tags=tags,
+            region=region,
+            name=name,
+            roles=roles,
+            reasons=[d.reason for d in decisions],
+            rule="unreadable",
+            policy=policy.name,
+            error=error,
+        )
     waiver = deciding.waiver if status == "waived" else None
     return Finding(
         provider=provider,
@@ -223,7 +267,7 @@ def evaluate(
         resource_id=resource_id,
         locations=locs,
         status=status,
-        reason=f"{role}: {deciding.reason}",
+        reason=f"{role}: {deciding.reason}" + (f" (not read: {error})" if error else ""),
         tags=tags,
         region=region,
         name=name,
@@ -233,6 +277,7 @@ def evaluate(
         policy=policy.name,
         waiver=waiver.id if waiver else None,
         expires=waiver.expires if waiver else None,
+        error=error,
     )
 
 
@@ -250,8 +295,13 @@ def unreadable(
     name: str = "",
     placements: Sequence[str] = (),
     scope_gap: bool = False,
+    covers: Sequence[str] = (),
 ) -> Finding:
-    """An ``unknown`` finding: something the scan could not read, and why (``scope_gap``: a whole scope)."""
+    """An ``unknown`` finding: something the scan could not read, and why.
+
+    ``scope_gap``: it stands for a whole scope; ``covers``: the ids of the
+    resources it stands for, when they are known.
+    """
     locs = [catalog().lookup(provider, p) for p in placements]
     return Finding(
         provider=provider,
@@ -271,4 +321,5 @@ def unreadable(
         policy=policy,
         error=error,
         scope_gap=scope_gap,
+        covers=covers,
     )

@@ -17,6 +17,12 @@ finding in the same account and region (an AssumeRole that failed, a region or
 service that answered AccessDenied, the resource itself unreadable), it is
 listed as **unverified** instead — a gap in the scan never reads as a fix.
 
+A database another process is writing to is waited for (``timeout`` seconds,
+``--history-timeout``; default 30) before the scan gives up on it, and the
+error then says it is **busy**; a read-only one says **read-only**. The CLI
+writes the report before it records history, so a history failure never loses
+the report (it then exits 2 with one line).
+
 >>> h = History(":memory:")
 >>> h.scans()
 []
@@ -65,6 +71,9 @@ CREATE TABLE IF NOT EXISTS findings (
 );
 """
 
+#: seconds to wait for a database another process holds locked
+DEFAULT_TIMEOUT = 30.0
+
 _COLUMNS = ("key", "account", "service", "resource_type", "resource_id", "locations", "reason")
 
 
@@ -111,18 +120,44 @@ class Diff:
     unverified: tuple[Mapping[str, Any], ...] = ()
 
 
-class History:
-    """The scan history database (created on first use)."""
+def _problem(path: str, doing: str, exc: sqlite3.Error, timeout: float) -> HistoryError:
+    """One line saying what is wrong with the database, and what to do: busy, read-only or broken."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return HistoryError(
+            f"history database {path} is busy (another process holds it locked; waited {timeout:g} s) "
+            f"while {doing}: wait longer with --history-timeout SECONDS, or use --no-history"
+        )
+    if "readonly" in text or "read-only" in text:
+        return HistoryError(
+            f"history database {path} is read-only ({text}) while {doing}: make it writable, "
+            "or use --history PATH elsewhere, or --no-history"
+        )
+    return HistoryError(f"history database {path}: {text} while {doing}")
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+
+class History:
+    """The scan history database (created on first use).
+
+    ``timeout``: seconds to wait for a database another process holds locked.
+    ``create=False`` opens only a database that exists (listing never creates one).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT, create: bool = True) -> None:
         self.path = str(path)
+        self.timeout = timeout
+        if not create and self.path != ":memory:" and not pathlib.Path(self.path).is_file():
+            raise HistoryError(
+                f"no history database at {self.path} (scans record one there unless --no-history; "
+                "check --history PATH or $RESIDENCY_HISTORY)"
+            )
         try:
             if self.path != ":memory:":
                 target = pathlib.Path(self.path)
                 if target.is_dir():
                     raise HistoryError(f"history database {self.path} is a directory, not a file")
                 target.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
+            self._db = sqlite3.connect(self.path, timeout=timeout)
         except OSError as exc:
             raise HistoryError(f"cannot open the history database {self.path}: {exc.strerror or exc}") from None
         except sqlite3.Error as exc:
@@ -134,9 +169,37 @@ class History:
             if "region" not in cols:  # databases written before the column existed
                 self._db.execute("ALTER TABLE findings ADD COLUMN region TEXT NOT NULL DEFAULT ''")
                 self._db.commit()
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            if any(w in str(exc) for w in ("locked", "busy", "readonly")):
+                raise _problem(self.path, "opening it", exc, timeout) from None
+            raise HistoryError(f"{self.path} is not a usable history database: {exc}") from None
         except sqlite3.Error as exc:
             self._db.close()
             raise HistoryError(f"{self.path} is not a usable history database: {exc}") from None
+
+    @staticmethod
+    def check(path: str | os.PathLike[str]) -> None:
+        """Fail now, without opening a connection, when ``path`` can never be a history database.
+
+        A directory, a folder that cannot be created, or a file that is not SQLite:
+        :class:`HistoryError`. A database that is busy or read-only passes (the
+        scan runs, its report is written, then recording it fails).
+        """
+        target = pathlib.Path(path)
+        if str(path) == ":memory:":
+            return
+        if target.is_dir():
+            raise HistoryError(f"history database {target} is a directory, not a file")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_file():
+                with target.open("rb") as f:
+                    head = f.read(16)
+                if head and head != b"SQLite format 3\x00":
+                    raise HistoryError(f"{target} is not a usable history database: file is not a database")
+        except OSError as exc:
+            raise HistoryError(f"cannot open the history database {target}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -162,7 +225,7 @@ class History:
         try:
             return [self._record(r) for r in self._db.execute(sql, (*args, limit))]
         except sqlite3.Error as exc:
-            raise HistoryError(f"cannot read the history database {self.path}: {exc}") from None
+            raise _problem(self.path, "reading it", exc, self.timeout) from None
 
     def latest(self, scope_key: str) -> ScanRecord | None:
         found = self.scans(scope_key=scope_key, limit=1)
@@ -218,7 +281,7 @@ class History:
                 )
             return scan_id, self.diff(scan_id, previous)
         except sqlite3.Error as exc:
-            raise HistoryError(f"cannot record the scan in {self.path}: {exc}") from None
+            raise _problem(self.path, "recording the scan", exc, self.timeout) from None
 
     def diff(self, scan_id: int, previous: ScanRecord | None) -> Diff:
         """New violations of ``scan_id`` and those of ``previous`` that are gone (resolved or unverified)."""

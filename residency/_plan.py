@@ -60,7 +60,7 @@ from ._errors import PlanError
 from ._findings import FINDING_STATUSES, Finding, evaluate, unreadable
 from ._plan_rules import Placement, placements, service_of
 from ._policy import Policy, load_policy
-from ._scan import ScanResult, Scope
+from ._scan import Gaps, ScanResult, Scope
 
 __all__ = ["DEFAULT_MAX_BYTES", "PlanInput", "PlannedResource", "check_plan", "read_plan"]
 
@@ -686,30 +686,16 @@ def _judge(policy: Policy, r: PlannedResource, found: Sequence[Placement], today
     known = [(p.location, p.role) for p in found if p.location is not None]
     missing = [p for p in found if p.location is None]
     home = next((p.location for p in found if p.location), "") or ""
-    error = "; ".join(f"{p.role}: {p.why or _UNKNOWN_AT_APPLY}" for p in missing)
-    f = (
-        evaluate(policy, placements=known, region=home, today=today, **common)
-        if known
-        else unreadable(error=error, region=home, policy=policy.name, **common)
-    )
+    unread = [f"{p.role}: {p.why or _UNKNOWN_AT_APPLY}" for p in missing]
+    f = evaluate(policy, placements=known, region=home, today=today, unread=unread, **common)
     if not missing:
         return f
-    extended: dict[str, Any] = {  # the unknown parts keep their role, and say why
-        "locations": (*f.locations, *[_unknown_location(r.provider)] * len(missing)),
-        "roles": (*f.roles, *(p.role for p in missing)),
-        "reasons": (*f.reasons, *(p.why or _UNKNOWN_AT_APPLY for p in missing)),
-        "error": error,
-    }
-    if f.status == "violation":
-        return attrs.evolve(f, reason=f"{f.reason} (also not known from the plan: {error})", **extended)
+    # the unknown parts keep their role in the report, and say why
     return attrs.evolve(
         f,
-        status="unknown",
-        reason=f"{_UNKNOWN_AT_APPLY}: {error}",
-        rule="unreadable",
-        waiver=None,
-        expires=None,
-        **extended,
+        locations=(*f.locations, *[_unknown_location(r.provider)] * len(missing)),
+        roles=(*f.roles, *(p.role for p in missing)),
+        reasons=(*f.reasons, *(p.why or _UNKNOWN_AT_APPLY for p in missing)),
     )
 
 
@@ -824,9 +810,10 @@ def check_plan(
     return ScanResult(
         scope=scope,
         findings=findings,
-        gaps=[f"{f.account} {f.resource_id}: {f.error}" for f in findings if f.error],
+        gaps=Gaps().extend(findings).lines,
         notes=notes,
         started=started,
         finished=finished,
         source_locations=sources,
+        allow_unknown=pol.unknown_findings == "allow",
     )

@@ -8,6 +8,7 @@ printed by ``residency policy schema``)::
     allow: EU                      # geography names, country codes, or a list
     unknown_locations: deny        # deny (default) | allow
     global_services: allow         # AWS IAM/STS/Organizations …: allow (default) | deny
+    unknown_findings: fail         # a scan that could not read something exits 3: fail (default) | allow
     geographies:                   # your own named geographies
       DACH: [DE, AT, CH]
     locations:                     # per-provider overrides, "provider:location"
@@ -102,6 +103,7 @@ _TOP_KEYS = {
     "allow",
     "unknown_locations",
     "global_services",
+    "unknown_findings",
     "geographies",
     "locations",
     "data_classes",
@@ -279,6 +281,8 @@ class Policy:
     source: str = "<policy>"
     unknown_locations: Literal["deny", "allow"] = "deny"
     global_services: Literal["allow", "deny"] = "allow"
+    #: ``fail``: a scan with unknown findings (and no violation) exits 3; ``allow``: it exits 0
+    unknown_findings: Literal["fail", "allow"] = "fail"
     allow_locations: frozenset[tuple[str, str]] = frozenset()
     deny_locations: frozenset[tuple[str, str]] = frozenset()
     data_class_tag: str = "data-class"
@@ -634,6 +638,7 @@ def parse_policy(text: str | Mapping[str, Any], *, source: str = "<policy>", def
     geography = names.parse(_geo_spec(source, "allow", data["allow"]), source, "allow")
     unknown = _choice(source, "unknown_locations", data.get("unknown_locations", "deny"), ("deny", "allow"))
     global_services = _choice(source, "global_services", data.get("global_services", "allow"), ("allow", "deny"))
+    unknown_findings = _choice(source, "unknown_findings", data.get("unknown_findings", "fail"), ("fail", "allow"))
 
     allow_locs: set[tuple[str, str]] = set()
     deny_locs: set[tuple[str, str]] = set()
@@ -740,6 +745,7 @@ def parse_policy(text: str | Mapping[str, Any], *, source: str = "<policy>", def
         source=source,
         unknown_locations=unknown,
         global_services=global_services,
+        unknown_findings=unknown_findings,
         allow_locations=frozenset(allow_locs),
         deny_locations=frozenset(deny_locs),
         data_class_tag=data_class_tag,

@@ -37,7 +37,7 @@ from ._errors import ReportError
 from ._findings import FINDING_STATUSES, Finding
 from ._history import Diff
 from ._policy import Policy
-from ._scan import FindingSpool, ScanResult, Scope
+from ._scan import FindingSpool, Gaps, ScanResult, Scope, exit_code
 
 __all__ = ["FORMATS", "Report", "ReportError", "rule_id", "write_report"]
 
@@ -60,6 +60,11 @@ class Report:
 
     ``source`` gives the findings again on each call (violations, unknown,
     waived, compliant); ``diff`` is ``None`` when history is off.
+    ``allow_unknown`` (``--allow-unknown``, or the policy's ``unknown_findings:
+    allow``) makes a report whose only problems are unknowns exit 0 instead of 3;
+    ``unseen`` is the one sentence saying how much could not be read.
+    ``fail_on_unknown`` is kept for callers of the earlier API and changes
+    nothing: failing on unknowns is the default.
     """
 
     scope: Scope
@@ -77,6 +82,8 @@ class Report:
     fail_on_unknown: bool = False
     #: finding key -> (file relative to the repository, line) of its source block (plans with --config-dir)
     source_locations: Mapping[str, tuple[str, int]] = attrs.field(factory=dict)
+    allow_unknown: bool = False
+    unseen: str = ""
 
     @classmethod
     def from_result(cls, result: ScanResult, policy: Policy, **kw: Any) -> Report:
@@ -96,7 +103,8 @@ class Report:
             gaps=result.gaps,
             notes=result.notes,
             evidence=result.evidence,
-            **{"source_locations": result.source_locations, **kw},
+            unseen=Gaps().extend(result.findings).summary(),
+            **{"source_locations": result.source_locations, "allow_unknown": result.allow_unknown, **kw},
         )
 
     @classmethod
@@ -123,6 +131,7 @@ class Report:
             gaps=list(spool.gaps),
             notes=list(notes),
             evidence=[dict(e) for e in evidence],
+            unseen=spool.gap_lines.summary(),
             **kw,
         )
 
@@ -131,9 +140,13 @@ class Report:
         return sum(self.counts.values())
 
     @property
+    def unknown_allowed(self) -> bool:
+        return self.allow_unknown or self.policy.unknown_findings == "allow"
+
+    @property
     def exit_code(self) -> int:
-        """0 clean, 1 violations (or unknowns when ``fail_on_unknown``)."""
-        return 1 if self.counts.get("violation") or (self.fail_on_unknown and self.counts.get("unknown")) else 0
+        """0 clean, 1 violations, 3 unknowns unless allowed (:func:`residency._scan.exit_code`)."""
+        return exit_code(self.counts, allow_unknown=self.unknown_allowed)
 
     def findings(self) -> Iterator[Finding]:
         return iter(self.source())
@@ -281,7 +294,7 @@ def write_table(report: Report, out: TextIO, *, compliant_rows: int = 25) -> Non
         for r in report.unverified:
             out.write(f"  {r['resource_id']} ({r['locations']}): was {r['reason']}\n")
     if report.gaps:
-        out.write("\nCould not read (reported as unknown):\n")
+        out.write("\nCould not read:\n")
         for g in report.gaps:
             out.write(f"  {g}\n")
     if report.notes:

@@ -19,7 +19,17 @@ Two ways in:
   back violations first while memory stays flat however many resources there are.
 
 What could not be read is never skipped: the adapter yields an ``unknown``
-finding with ``error`` set, and :attr:`ScanResult.gaps` lists them as sentences.
+finding with ``error`` set, and :attr:`ScanResult.gaps` lists them as sentences
+(one sentence per kind of failure: a thousand buckets that failed the same way
+are one line).
+
+Exit codes (:func:`exit_code`, shared by every command that reports findings):
+0 clean, 1 violations, 2 usage or configuration error, 3 no violation but
+something could not be read — unless unknowns are allowed (``--allow-unknown``
+or the policy's ``unknown_findings: allow``), then 0.
+
+>>> exit_code({"violation": 0, "unknown": 2}), exit_code({"violation": 0, "unknown": 2}, allow_unknown=True)
+(3, 0)
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import datetime as dt
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
@@ -39,14 +49,35 @@ from ._policy import Policy, load_policy
 from ._registry import PROVIDER_SDKS, load_provider
 
 __all__ = [
+    "EXIT_CLEAN",
+    "EXIT_UNKNOWN",
+    "EXIT_USAGE",
+    "EXIT_VIOLATIONS",
     "FindingSpool",
     "Progress",
     "ScanContext",
     "ScanResult",
     "Scope",
+    "exit_code",
     "run_scan",
     "stream_scan",
 ]
+
+EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+def exit_code(counts: Mapping[str, int], *, allow_unknown: bool = False) -> int:
+    """The exit code of a scan (or any report of findings) from its counts per status.
+
+    1 when anything is a violation; else 3 when anything is unknown (a scan that
+    could not look must not pass), unless ``allow_unknown``; else 0.
+    """
+    if counts.get("violation"):
+        return EXIT_VIOLATIONS
+    if counts.get("unknown") and not allow_unknown:
+        return EXIT_UNKNOWN
+    return EXIT_CLEAN
+
 
 #: ``progress(done, total, label)`` — called from the scanning thread as work units finish
 Progress = Callable[[int, int, str], None]
@@ -127,6 +158,69 @@ class Scope:
         }
 
 
+class Gaps:
+    """What could not be read, as sentences: one per kind of failure, not one per resource.
+
+    Findings with the same provider, service and ``error`` collapse into one line
+    with their count (a dead endpoint fails a thousand buckets, or every project,
+    the same way). ``unseen`` counts what the scan could not see: ``resources`` (unknown
+    findings of one resource, and the resources a scope finding ``covers``),
+    ``scopes`` (scope findings: a region, service, account …) and ``partial``
+    (violations decided on what was read while another part was not).
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[str, str, str], list[Any]] = {}
+        self.unseen: Counter[str] = Counter(resources=0, scopes=0, partial=0)
+
+    def add(self, f: Finding) -> None:
+        if not f.error:
+            return
+        if f.status != "unknown":
+            self.unseen["partial"] += 1
+        elif f.scope_gap:
+            self.unseen["scopes"] += 1
+            self.unseen["resources"] += len(f.covers)
+        else:
+            self.unseen["resources"] += 1
+        key = (f.provider, f.service, f.error)
+        hit = self._lines.get(key)
+        if hit is None:
+            self._lines[key] = [1, f, {f.account}]
+        else:
+            hit[0] += 1
+            if len(hit[2]) < 1000:
+                hit[2].add(f.account)
+
+    def extend(self, findings: Iterable[Finding]) -> Gaps:
+        for f in findings:
+            self.add(f)
+        return self
+
+    @property
+    def lines(self) -> list[str]:
+        out = []
+        for (provider, service, error), (n, first, accounts) in self._lines.items():
+            if n == 1:
+                out.append(_gap(first))
+                continue
+            where = first.account if len(accounts) == 1 else f"{len(accounts)} accounts"
+            out.append(f"{provider} {where} {service}: {n} resources (e.g. {first.resource_id}): {error}")
+        return out
+
+    def summary(self) -> str:
+        """One sentence for stderr: how much could not be seen ("" when everything was read)."""
+        u = self.unseen
+        parts = []
+        if u["resources"]:
+            parts.append(f"{u['resources']:,} resource(s)")
+        if u["scopes"]:
+            parts.append(f"{u['scopes']:,} whole scope(s) (region, service, account …)")
+        if u["partial"]:
+            parts.append(f"part of {u['partial']:,} violating resource(s)")
+        return "could not read " + ", ".join(parts) if parts else ""
+
+
 class FindingSpool:
     """Findings kept on disk by status, counts in memory.
 
@@ -141,7 +235,7 @@ class FindingSpool:
 
     def __init__(self, *, sort_limit: int = 2_000) -> None:
         self.counts: Counter[str] = Counter(dict.fromkeys(FINDING_STATUSES, 0))
-        self.gaps: list[str] = []
+        self.gap_lines = Gaps()
         self.sort_limit = sort_limit
         self._files: dict[str, IO[bytes]] = {}
         self.countries: dict[str, Counter[str]] = {}
@@ -155,8 +249,12 @@ class FindingSpool:
         self.counts[finding.status] += 1
         for c in finding.countries or ("??",):
             self.countries.setdefault(c, Counter())[finding.status] += 1
-        if finding.error:
-            self.gaps.append(_gap(finding))
+        self.gap_lines.add(finding)
+
+    @property
+    def gaps(self) -> list[str]:
+        """What could not be read, one sentence per kind of failure (see :class:`Gaps`)."""
+        return self.gap_lines.lines
 
     @property
     def total(self) -> int:
@@ -215,6 +313,8 @@ class ScanResult:
     evidence: list[dict[str, Any]] = attrs.field(factory=list)
     #: finding key -> (file, line) of the source block (``residency plan --config-dir``), for SARIF
     source_locations: Mapping[str, tuple[str, int]] = attrs.field(factory=dict)
+    #: the policy's ``unknown_findings: allow`` (unknowns then exit 0)
+    allow_unknown: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
@@ -228,10 +328,14 @@ class ScanResult:
     def violations(self) -> list[Finding]:
         return [f for f in self.findings if f.status == "violation"]
 
-    def exit_code(self, *, fail_on_unknown: bool = False) -> int:
-        """0 clean, 1 violations (or unknowns with ``fail_on_unknown``)."""
-        c = self.counts
-        return 1 if c["violation"] or (fail_on_unknown and c["unknown"]) else 0
+    def exit_code(self, *, allow_unknown: bool = False, fail_on_unknown: bool = True) -> int:
+        """0 clean, 1 violations, 3 unknowns (0 with ``allow_unknown`` or the policy's
+        ``unknown_findings: allow``); see :func:`exit_code`.
+
+        ``fail_on_unknown`` is deprecated: failing on unknowns is the default now;
+        ``fail_on_unknown=False`` is read as ``allow_unknown=True``.
+        """
+        return exit_code(self.counts, allow_unknown=allow_unknown or self.allow_unknown or not fail_on_unknown)
 
 
 def _adapter_scan(provider: str) -> Callable[[ScanContext], Iterator[Finding]]:
@@ -363,9 +467,10 @@ def collect(context: ScanContext, stream: Callable[[ScanContext], Iterator[Findi
     return ScanResult(
         scope=scope_of(ctx),
         findings=findings,
-        gaps=[_gap(f) for f in findings if f.error],
+        gaps=Gaps().extend(findings).lines,
         notes=list(ctx.notes),
         started=started,
         finished=finished,
         evidence=list(ctx.evidence),
+        allow_unknown=ctx.policy.unknown_findings == "allow",
     )

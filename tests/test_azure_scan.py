@@ -164,6 +164,22 @@ def test_unreadable_subscription_and_lookup_are_unknown(fake_arm: FakeArm) -> No
     assert [loc.code for loc in acr.locations] == ["westeurope"]
 
 
+def test_failed_lookup_never_hides_a_known_violation(fake_arm: FakeArm) -> None:
+    """Known stays known: an account in UK South (GRS secondary UK West) whose object-replication
+    look-up is denied is still a violation; one in West Europe becomes unknown, never compliant."""
+    seed_estate(fake_arm)
+    fake_arm.fail["/storageaccounts/ukgrs/objectreplicationpolicies"] = (403, "AuthorizationFailed")
+    fake_arm.fail["/storageaccounts/eulrs/objectreplicationpolicies"] = (403, "AuthorizationFailed")
+    found, _ = _scan(fake_arm, accounts=[EU_SUB])
+    uk = next(f for k, f in found.items() if k.endswith("/ukgrs"))
+    assert uk.status == "violation"
+    assert [loc.code for loc in uk.locations] == ["uksouth", "ukwest"]
+    assert "AuthorizationFailed" in (uk.error or "")
+    eu = next(f for k, f in found.items() if k.endswith("/eulrs"))
+    assert eu.status == "unknown"
+    assert "AuthorizationFailed" in (eu.error or "")
+
+
 def test_scan_lists_subscriptions_when_none_given(fake_arm: FakeArm) -> None:
     seed_estate(fake_arm)
     _, ctx = _scan(fake_arm)

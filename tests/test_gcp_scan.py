@@ -392,7 +392,9 @@ def test_asset_inventory_buckets_are_placed_like_the_storage_source(fake_gcs: Fa
     assert custom.status == "unknown"
     assert custom.error is not None
     assert "custom dual-region placement not readable" in custom.error
-    assert found["//storage.googleapis.com/hidden-us"].status == "violation"  # US is outside either way
+    hidden_us = found["//storage.googleapis.com/hidden-us"]
+    assert hidden_us.status == "violation"  # US is outside either way: known stays known
+    assert "custom dual-region placement not readable" in (hidden_us.error or "")  # and the unread part is stated
 
 
 def test_unknown_bucket_location_is_not_compliant(fake_gcs: FakeGcsServer) -> None:

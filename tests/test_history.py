@@ -86,6 +86,10 @@ def test_default_path_and_env(tmp_path: pathlib.Path, monkeypatch: pytest.Monkey
     assert default_history_path() == pathlib.Path(".residency/history.sqlite")
     monkeypatch.setenv("RESIDENCY_HISTORY", str(tmp_path / "x.sqlite"))
     assert default_history_path() == tmp_path / "x.sqlite"
+    assert _run("history")[0] == 2  # $RESIDENCY_HISTORY names a database that does not exist
+    from residency._history import History
+
+    History(tmp_path / "x.sqlite").close()
     assert _run("history")[1].startswith("no scans recorded")
 
 
@@ -216,7 +220,8 @@ def test_unusable_history_is_one_line_and_exit_2(
     assert _run("history", "--history", str(junk))[0] == 2
     assert capsys.readouterr().err.startswith("HistoryError: ")
     missing = tmp_path / "never.sqlite"
-    assert _run("history", "--history", str(missing)) == (0, f"no scans recorded in {missing}\n")
+    assert _run("history", "--history", str(missing)) == (2, "")  # not "no scans recorded": there is no database
+    assert capsys.readouterr().err.startswith(f"HistoryError: no history database at {missing}")
     assert not missing.exists()  # listing never creates a database
     with pytest.raises(HistoryError):
         History(junk)

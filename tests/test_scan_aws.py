@@ -543,8 +543,9 @@ def test_access_denied_is_unknown_never_skipped_or_compliant() -> None:
     assert all("AccessDenied" in (f.error or "") for f in result.findings)
     assert len(result.gaps) == 2
     assert "AccessDenied on ListBuckets" in " ".join(result.gaps)
-    assert result.exit_code() == 0
-    assert result.exit_code(fail_on_unknown=True) == 1
+    assert result.exit_code() == 3  # could not look: never a pass by default
+    assert result.exit_code(allow_unknown=True) == 0
+    assert result.exit_code(fail_on_unknown=True) == 3  # the deprecated flag changes nothing
 
 
 def test_disabled_opt_in_region_is_unknown(reset_moto_server: str) -> None:
@@ -823,7 +824,7 @@ def test_unlistable_regions_are_unknown(wire: _Wire) -> None:
     (gap,) = result.findings
     assert (gap.status, gap.resource_type) == ("unknown", "regions")
     assert "UnauthorizedOperation on DescribeRegions" in (gap.error or "")
-    assert result.exit_code(fail_on_unknown=True) == 1
+    assert result.exit_code() == 3
 
 
 def test_throttling_is_retried_in_standard_mode_then_reported(wire: _Wire) -> None:

@@ -56,13 +56,14 @@ def test_exit_0_when_clean_and_1_on_violations(reset_moto_server: str) -> None:
     assert "cli-us" in rows[0]
 
 
-def test_fail_on_unknown(reset_moto_server: str) -> None:
+def test_unknowns_exit_3_unless_allowed(reset_moto_server: str) -> None:
     url = reset_moto_server
     base = ("scan", "aws", "--endpoint-url", url, "--regions", "ap-east-1", "--no-history", "--services", "s3")
-    assert _run(*base)[0] == 0
-    code, out = _run(*base, "--fail-on-unknown")
-    assert code == 1
+    code, out = _run(*base)
+    assert code == 3  # asked for a region it could not read: never a pass
     assert "opt-in region not enabled" in out
+    assert _run(*base, "--fail-on-unknown")[0] == 3  # deprecated, the default now
+    assert _run(*base, "--allow-unknown")[0] == 0
 
 
 def test_usage_and_configuration_errors_exit_2(
@@ -223,7 +224,7 @@ def test_installed_command_every_format_validated(reset_moto_server: str, tmp_pa
     assert len(history.stdout.splitlines()) == 1 + 5
 
 
-def test_table_on_a_terminal_shows_a_progress_bar(reset_moto_server: str, tmp_path: pathlib.Path) -> None:
+def test_a_terminal_shows_progress_counted_in_resources(reset_moto_server: str, tmp_path: pathlib.Path) -> None:
     import pty
 
     _bucket(reset_moto_server, "tty-eu", "eu-central-1")
@@ -249,7 +250,7 @@ def test_table_on_a_terminal_shows_a_progress_bar(reset_moto_server: str, tmp_pa
         os.close(leader)
     err = b"".join(chunks).decode()
     assert done.returncode == 0
-    assert re.search(r"\[#+\.*\] \d+/\d+", err), err
+    assert re.search(r"\[#+\.*\] 1 resources read \(work \d+/\d+\)", err), err
     assert "1 resource(s): 0 violation, 0 unknown, 0 waived, 1 compliant" in done.stdout
 
 

@@ -39,9 +39,20 @@ location lists for violating buckets too); ``"off"`` asks none (and says so in
 the scan notes).
 
 Anything unreadable (AccessDenied, a disabled opt-in region, a throttled call
-that ran out of retries) is an ``unknown`` finding with the reason: a whole
-region or service (``resource_id`` ending in ``:*``), an account that could not
-be assumed, or one resource whose details could not be read.
+that ran out of retries, an answer that does not parse) is an ``unknown``
+finding with the reason: a whole region or service (``resource_id`` ending in
+``:*``), an account that could not be assumed, or one resource whose details
+could not be read. What is known stays known: a resource whose own region
+(or any place that was read) is denied is a ``violation`` even when a secondary
+read (replication rules, replicas, copy actions, tags) failed; the finding's
+``error`` says what could not be read.
+
+Every client reports to one :class:`~residency._breaker.CircuitBreaker` per
+endpoint (the ``--endpoint-url``, else the region): after
+``breaker_threshold`` (default 5) consecutive calls that could not connect
+(each after botocore's bounded retries, ``max_attempts``), nothing more is sent
+there; what was not asked is folded into one ``scope_gap`` finding per account
+and service that names every bucket or scope it covers.
 """
 
 from __future__ import annotations
@@ -67,10 +78,14 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     ProfileNotFound,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
 
+from residency._breaker import DEFAULT_THRESHOLD, CircuitBreaker
 from residency._catalog import catalog
 from residency._errors import ProviderError
 from residency._findings import Finding, evaluate, unreadable
@@ -107,15 +122,40 @@ _GONE = {
 }
 
 
+class _CircuitOpen(BotoCoreError):  # type: ignore[misc]
+    """Raised before a request is sent to an endpoint the scan has given up on."""
+
+    fmt = "{reason}"
+
+
+#: what a read can fail with: an error response, no answer, or an answer that does not parse
+_READ_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
+
+_URL = re.compile(r"(https?://[^/\s\"']+)[^\s\"']*")
+
+
 def _why(exc: BaseException) -> str:
-    """One line saying why a call failed (error code first)."""
+    """One line saying why a call failed (error code first).
+
+    URLs are cut to their host, so a thousand calls that failed the same way
+    (one per bucket) read the same and collapse into one line of the report.
+    """
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = err.get("Code", "ClientError")
         msg = err.get("Message", "")
         op = getattr(exc, "operation_name", "")
         return f"{code} on {op}: {msg}".strip().rstrip(":") if op else f"{code}: {msg}"
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _CircuitOpen):
+        return str(exc)
+    text = (str(exc).splitlines() or [""])[0]
+    if isinstance(exc, ResponseParserError):
+        text = "the endpoint's answer could not be parsed (" + text[:120] + ")"
+    return f"{type(exc).__name__}: {_URL.sub(_host, text)}"
+
+
+def _host(m: re.Match[str]) -> str:
+    return m.group(1)
 
 
 def _code(exc: ClientError) -> str:
@@ -206,6 +246,7 @@ class _Account:
     regions: list[str] = attrs.field(factory=list)
     #: every enabled region (``regions`` is the part of it the scan covers)
     enabled: list[str] = attrs.field(factory=list)
+    breaker: CircuitBreaker | None = None
     _clients: dict[tuple[str, str], Any] = attrs.field(factory=dict)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
@@ -230,8 +271,30 @@ class _Account:
                     client.meta.events.register(
                         "before-sign.s3-control", _strip_account_prefix, unique_id="residency-s3control-host"
                     )
+                if self.breaker is not None:
+                    _watch(client, self.breaker, self.endpoint_url or region)
                 self._clients[key] = client
             return self._clients[key]
+
+
+def _watch(client: Any, breaker: CircuitBreaker, endpoint: str) -> None:
+    """Report every call of ``client`` to ``breaker``; send nothing once ``endpoint``'s circuit is open."""
+
+    def gate(**_: Any) -> None:
+        if breaker.check(endpoint):
+            raise _CircuitOpen(reason=breaker.not_asked(endpoint))
+
+    def answered(**_: Any) -> None:
+        breaker.success(endpoint)
+
+    def failed(exception: BaseException | None = None, **_: Any) -> None:
+        if isinstance(exception, (BotoConnectionError, HTTPClientError)) and not isinstance(exception, _CircuitOpen):
+            breaker.failure(endpoint, type(exception).__name__, _why(exception))
+
+    events = client.meta.events
+    events.register("before-send", gate, unique_id="residency-breaker-gate")
+    events.register("after-call", answered, unique_id="residency-breaker-answered")
+    events.register("after-call-error", failed, unique_id="residency-breaker-failed")
 
 
 class _Scanner:
@@ -259,6 +322,7 @@ class _Scanner:
         if mode not in ("all", "needed", "off"):
             raise ProviderError(f"s3_replication must be 'all', 'needed' or 'off', got {mode!r}")
         self.s3_replication: str = mode
+        self.breaker = CircuitBreaker(threshold=int(ctx.options.get("breaker_threshold", DEFAULT_THRESHOLD)))
         self.needs_tags = bool(self.policy.data_classes) or any(w.tags for w in self.policy.waivers)
         self._lock = threading.Lock()
         self._global_clusters: dict[tuple[str, str], list[str] | str] = {}
@@ -300,8 +364,30 @@ class _Scanner:
         *,
         name: str = "",
         tags: Mapping[str, str] | None = None,
+        placements: list[tuple[str | None, str]] | None = None,
+        decided: bool = True,
     ) -> Finding:
-        """One resource listed but not described: ``unknown`` (its other locations are not known)."""
+        """One resource listed but not fully described.
+
+        What is known stays known: the places read so far (``placements``, else
+        its region) decide a violation, and the unread part is named in the
+        finding; otherwise it is ``unknown``. ``decided=False`` when the listing
+        alone does not say the resource is one to judge (a KMS key that may be
+        AWS-managed): then it is ``unknown`` whatever its region.
+        """
+        error = f"{what} unreadable: {exc if isinstance(exc, str) else _why(exc)}"
+        if decided:
+            return self.finding(
+                acct,
+                service=service,
+                resource_type=resource_type,
+                resource_id=arn,
+                name=name,
+                region=region,
+                placements=placements or [(region, resource_type)],
+                tags=tags,
+                unread=[error],
+            )
         return unreadable(
             provider="aws",
             account=acct.id,
@@ -312,7 +398,7 @@ class _Scanner:
             region=region,
             placements=[region],
             tags=tags,
-            error=f"{what} unreadable: {exc if isinstance(exc, str) else _why(exc)}",
+            error=error,
             policy=self.policy.name,
         )
 
@@ -332,14 +418,14 @@ class _Scanner:
         home = base.region_name or "us-east-1"
         self._home = home
         # the caller's own clients (STS for AssumeRole into every member, EC2 for its regions)
-        self._probe = probe = _Account("?", base, self.config, endpoint)
+        self._probe = probe = _Account("?", base, self.config, endpoint, breaker=self.breaker)
         try:
             caller = probe.client("sts", home).get_caller_identity()["Account"]
         except NoCredentialsError:
             raise ProviderError(
                 "no AWS credentials found (set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a role)"
             ) from None
-        except (ClientError, BotoCoreError) as exc:
+        except _READ_ERRORS as exc:
             raise ProviderError(f"AWS credentials could not be used: {_why(exc)}") from None
         self._caller = probe.id = caller
         self._check_regions(probe)
@@ -348,7 +434,7 @@ class _Scanner:
             try:
                 pages = probe.client("organizations", home).get_paginator("list_accounts").paginate()
                 members = [a for p in pages for a in p["Accounts"]]
-            except (ClientError, BotoCoreError) as exc:
+            except _READ_ERRORS as exc:
                 raise ProviderError(f"cannot list the AWS Organization's accounts: {_why(exc)}") from None
             targets += [a["Id"] for a in members if a.get("Status", "ACTIVE") == "ACTIVE"]
             inactive = sorted(
@@ -363,14 +449,16 @@ class _Scanner:
             targets = [caller]
         out: list[_Account] = []
         for acct_id in dict.fromkeys(targets):
-            out.append(probe if acct_id == caller else _Account(acct_id, None, self.config, endpoint))
+            out.append(
+                probe if acct_id == caller else _Account(acct_id, None, self.config, endpoint, breaker=self.breaker)
+            )
         return out
 
     def _check_regions(self, probe: _Account) -> None:
         """A requested region the caller's account does not know at all is a typo: stop (exit 2)."""
         try:
             self._caller_regions = probe.client("ec2", self._home).describe_regions(AllRegions=True)["Regions"]
-        except (ClientError, BotoCoreError):
+        except _READ_ERRORS:
             self._caller_regions = None  # reported per account in regions()
             return
         known = {r["RegionName"] for r in self._caller_regions}
@@ -401,7 +489,7 @@ class _Scanner:
 
         try:
             metadata = fetch()
-        except (ClientError, BotoCoreError) as exc:
+        except _READ_ERRORS as exc:
             return unreadable(
                 provider="aws",
                 account=acct.id,
@@ -426,7 +514,7 @@ class _Scanner:
                 listed = self._caller_regions
             else:
                 listed = acct.client("ec2", self._home).describe_regions(AllRegions=True)["Regions"]
-        except (ClientError, BotoCoreError) as exc:
+        except _READ_ERRORS as exc:
             if self.ctx.regions:
                 self.ctx.notes.append(f"account {acct.id}: cannot list regions ({_why(exc)}); scanning as requested")
                 acct.enabled = list(self.ctx.regions)
@@ -438,17 +526,15 @@ class _Scanner:
         if not self.ctx.regions:
             if disabled:
                 self.ctx.notes.append(
-                    f"account {acct.id}: {len(disabled)} opt-in region(s) not enabled, nothing can be read there: "
-                    + ", ".join(disabled)
+                    f"account {acct.id}: {len(disabled)} opt-in region(s) not enabled, their regional services "
+                    "cannot be read (S3 buckets placed there are still listed and judged): " + ", ".join(disabled)
                 )
             return sorted(enabled), []
-        gaps = [
-            self.gap(
-                acct, "ec2", r, "region", "opt-in region not enabled for this account; its resources cannot be read"
-            )
-            for r in self.ctx.regions
-            if r not in enabled
-        ]
+        # S3 is global: buckets placed in such a region are still listed, so the gap must not claim otherwise
+        why = "opt-in region not enabled for this account: its regional services cannot be read" + (
+            "; its S3 buckets, listed through the global S3 endpoint, are reported" if "s3" in self.services else ""
+        )
+        gaps = [self.gap(acct, "ec2", r, "region", why) for r in self.ctx.regions if r not in enabled]
         return [r for r in self.ctx.regions if r in enabled], gaps
 
     def setup(self, acct: _Account) -> tuple[bool, list[Finding]]:
@@ -476,14 +562,15 @@ class _Scanner:
                 if not token:
                     break
                 kw = {"ContinuationToken": token}
-        except (ClientError, BotoCoreError) as exc:
+        except _READ_ERRORS as exc:
             yield self.gap(acct, "s3", "", "buckets", exc)
             return
         # with --regions only the scanned regions are asked: a bucket none of them lists is outside the
         # scope, whatever its region; without, every enabled region (a bucket left over, e.g. in a region
         # disabled since, gets its HeadBucket)
         scoped = self.ctx.regions is not None
-        lookup = acct.regions if scoped else (acct.enabled or acct.regions)
+        # S3 is global: a requested region is asked even when it is not enabled (its buckets are still listed)
+        lookup = list(self.ctx.regions or ()) if scoped else (acct.enabled or acct.regions)
         complete = True
         for region in self._s3_lookup_order(lookup):
             if all(located.values()):
@@ -499,7 +586,7 @@ class _Scanner:
                     if not token:
                         break
                     kw = {"BucketRegion": region, "ContinuationToken": token}
-            except (ClientError, BotoCoreError) as exc:
+            except _READ_ERRORS as exc:
                 complete = False
                 self.ctx.notes.append(f"account {acct.id}: ListBuckets filtered by {region} failed ({_why(exc)})")
         unplaced = [n for n, r in located.items() if not r]
@@ -537,7 +624,7 @@ class _Scanner:
             resp = exc.response
             region = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
             return (region, None) if region else (None, _why(exc))
-        except BotoCoreError as exc:
+        except (BotoCoreError, ResponseParserError) as exc:
             return None, _why(exc)
         region = resp.get("BucketRegion") or resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get(
             "x-amz-bucket-region"
@@ -558,7 +645,7 @@ class _Scanner:
                     for item in page.get("ResourceTagMappingList", []):
                         name = item["ResourceARN"].rsplit(":", 1)[-1]
                         out[name] = _tags(item.get("Tags"))
-            except (ClientError, BotoCoreError) as exc:
+            except _READ_ERRORS as exc:
                 self.ctx.notes.append(f"account {acct.id}: bucket tags not readable in bulk in {region} ({_why(exc)})")
                 return None
         return out
@@ -585,27 +672,15 @@ class _Scanner:
                 policy=self.policy.name,
             )
         tags: Mapping[str, str] = {}
+        unread: list[str] = []
         if bulk_tags is not None:
             tags = bulk_tags.get(name, {})
         elif self.needs_tags:
             try:
                 tags = _tags(acct.client("s3", region).get_bucket_tagging(Bucket=name).get("TagSet"))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in _NO_TAGS:
-                    return unreadable(
-                        provider="aws",
-                        account=acct.id,
-                        service="s3",
-                        resource_type="bucket",
-                        resource_id=arn,
-                        name=name,
-                        region=region,
-                        placements=[region],
-                        error=f"tags needed by the policy's data classes are unreadable: {_why(exc)}",
-                        policy=self.policy.name,
-                    )
-            except BotoCoreError as exc:
-                return self.gap(acct, "s3", region, "bucket tags", exc)
+            except _READ_ERRORS as exc:
+                if not isinstance(exc, ClientError) or _code(exc) not in _NO_TAGS:
+                    unread.append(f"tags needed by the policy's data classes are unreadable: {_why(exc)}")
         placements: list[tuple[str | None, str]] = [(region, "bucket")]
         lookup = self.s3_replication == "all"
         if self.s3_replication == "needed":
@@ -619,24 +694,10 @@ class _Scanner:
                     .get("ReplicationConfiguration", {})
                     .get("Rules", [])
                 )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in _NO_REPLICATION:
-                    return unreadable(
-                        provider="aws",
-                        account=acct.id,
-                        service="s3",
-                        resource_type="bucket",
-                        resource_id=arn,
-                        name=name,
-                        region=region,
-                        placements=[region],
-                        tags=tags,
-                        error=f"replication configuration unreadable: {_why(exc)}",
-                        policy=self.policy.name,
-                    )
+            except _READ_ERRORS as exc:
+                if not isinstance(exc, ClientError) or _code(exc) not in _NO_REPLICATION:
+                    unread.append(f"replication configuration unreadable: {_why(exc)}")
                 rules = []
-            except BotoCoreError as exc:
-                return self.gap(acct, "s3", region, "bucket replication", exc)
             for rule in rules:
                 if rule.get("Status", "Enabled") != "Enabled":
                     continue
@@ -646,6 +707,7 @@ class _Scanner:
                 if dest_region is None and dest_name:
                     dest_region, _ = self._head_bucket(acct.client("s3", "us-east-1"), dest_name)
                 placements.append((dest_region or "unresolved", f"replication destination {dest}"))
+        # known stays known: a bucket whose own region is denied is a violation whatever could not be read
         return self.finding(
             acct,
             service="s3",
@@ -655,6 +717,7 @@ class _Scanner:
             region=region,
             placements=placements,
             tags=tags,
+            unread=unread,
         )
 
     def _mraps(self, acct: _Account, located: Mapping[str, str | None]) -> Iterator[Finding]:
@@ -695,7 +758,7 @@ class _Scanner:
                 )
                 return
             yield self.gap(acct, "s3", "", "multi-region access points", exc)
-        except (ClientError, BotoCoreError) as exc:
+        except _READ_ERRORS as exc:
             yield self.gap(acct, "s3", "", "multi-region access points", exc)
 
     # ------------------------------------------------------------------ regional services
@@ -723,7 +786,7 @@ class _Scanner:
             for page in acct.client("resourcegroupstaggingapi", region).get_paginator("get_resources").paginate(**kw):
                 for item in page.get("ResourceTagMappingList", []):
                     tags[item["ResourceARN"]] = _tags(item.get("Tags"))
-        except (ClientError, BotoCoreError) as exc:
+        except _READ_ERRORS as exc:
             tag_error = _why(exc)
             if sweep:
                 yield self.gap(acct, "tagging", region, "resources of any type", exc)
@@ -751,7 +814,7 @@ class _Scanner:
                             policy=self.policy.name,
                         )
                     yield f
-            except (ClientError, BotoCoreError) as exc:
+            except _READ_ERRORS as exc:
                 yield self.gap(acct, service, region, f"{service} resources", exc)
         if not sweep or tag_error is not None:
             return
@@ -966,7 +1029,8 @@ class _Scanner:
                     meta = client.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
                 except ClientError as exc:
                     if _code(exc) not in _GONE:
-                        yield self.item_gap(acct, "kms", "key", arn, region, "key", exc, name=k["KeyId"])
+                        # an AWS-managed key is not judged (it follows its resources): unread, it stays unknown
+                        yield self.item_gap(acct, "kms", "key", arn, region, "key", exc, name=k["KeyId"], decided=False)
                     continue
                 if meta.get("KeyManager") == "AWS":
                     continue  # AWS-managed keys follow the resources that use them
@@ -1002,7 +1066,18 @@ class _Scanner:
                     desc = client.describe_secret(SecretId=arn)
                 except ClientError as exc:
                     if _code(exc) not in _GONE:
-                        yield self.item_gap(acct, "secretsmanager", "secret", arn, region, "replicas", exc, name=name)
+                        yield self.item_gap(
+                            acct,
+                            "secretsmanager",
+                            "secret",
+                            arn,
+                            region,
+                            "replicas",
+                            exc,
+                            name=name,
+                            tags=found,
+                            placements=placements,
+                        )
                     continue
                 placements += [(r.get("Region"), "replica secret") for r in desc.get("ReplicationStatus", [])]
                 yield self.finding(
@@ -1039,7 +1114,17 @@ class _Scanner:
                     plan = client.get_backup_plan(BackupPlanId=p["BackupPlanId"]).get("BackupPlan", {})
                 except ClientError as exc:
                     if _code(exc) not in _GONE:
-                        yield self.item_gap(acct, "backup", "backup-plan", arn, region, "copy actions", exc, name=name)
+                        yield self.item_gap(
+                            acct,
+                            "backup",
+                            "backup-plan",
+                            arn,
+                            region,
+                            "copy actions",
+                            exc,
+                            name=name,
+                            tags=tags.get(arn),
+                        )
                     continue
                 placements: list[tuple[str | None, str]] = [(region, "backup plan")]
                 for rule in plan.get("Rules", []):
@@ -1160,6 +1245,13 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
 
 
 def _scan(scanner: _Scanner, accounts: list[_Account]) -> Iterator[Finding]:
+    # what was not asked because an endpoint was given up on becomes one finding per account and service
+    yield from scanner.breaker.fold(_scan_all(scanner, accounts))
+    for why in scanner.breaker.opened:
+        scanner.ctx.notes.append(f"stopped asking early: {why}; what was read is reported, the rest is unknown")
+
+
+def _scan_all(scanner: _Scanner, accounts: list[_Account]) -> Iterator[Finding]:
     ctx = scanner.ctx
     try:
         # set up every account (assume role, list regions) on the bounded pool, in order

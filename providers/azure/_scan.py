@@ -51,12 +51,13 @@ is read once and recorded as tenant-level evidence: a line in
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import attrs
 
+from residency._breaker import DEFAULT_THRESHOLD, CircuitBreaker
 from residency._findings import Finding, evaluate, unreadable
 from residency._policy import Policy
 
@@ -316,10 +317,9 @@ def _graph_rows(credential: Any, subs: list[str], client_kwargs: Mapping[str, An
 Placements = list[tuple[str | None, str]]
 
 
-def _placements(
-    res: Resource, client: Any, accounts: Mapping[str, Resource], object_replication: bool = True
-) -> Placements:
-    """Every ``(location, role)`` of one resource, reading its replicas where needed."""
+def _own_placements(res: Resource) -> Placements:
+    """The places known from the listing alone: the resource's location (and a storage account's
+    geo-redundant secondary, which follows from its SKU). What is known stays known when a look-up fails."""
     kind = res.type_key
     role = {
         "microsoft.resources/resourcegroups": "resource group metadata",
@@ -334,6 +334,16 @@ def _placements(
         secondary, geo = geo_secondary(primary, res.sku, props.get("secondaryLocation"))
         if geo:
             out.append((secondary, f"geo-redundant secondary ({res.sku})"))
+    return out
+
+
+def _placements(
+    res: Resource, client: Any, accounts: Mapping[str, Resource], object_replication: bool = True
+) -> Placements:
+    """Every ``(location, role)`` of one resource, reading its replicas where needed."""
+    kind = res.type_key
+    out = _own_placements(res)
+    if kind == "microsoft.storage/storageaccounts":
         version = API_VERSIONS["microsoft.storage"]
         policies = _get_list(client, f"{res.id}/objectReplicationPolicies", version) if object_replication else []
         for pol in policies:
@@ -396,7 +406,7 @@ def _account_locations(dest: str, client: Any, accounts: Mapping[str, Resource])
     return out
 
 
-def _finding(policy: Policy, res: Resource, placements: Placements, today: Any) -> Finding:
+def _finding(policy: Policy, res: Resource, placements: Placements, today: Any, unread: Sequence[str] = ()) -> Finding:
     return evaluate(
         policy,
         provider=_PROVIDER,
@@ -409,6 +419,7 @@ def _finding(policy: Policy, res: Resource, placements: Placements, today: Any) 
         region=res.location or "",
         name=res.name,
         today=today,
+        unread=unread,
     )
 
 
@@ -428,8 +439,47 @@ def _needs_lookup(res: Resource, object_replication: bool) -> bool:
 # --------------------------------------------------------------------------- the scan
 
 
+class _NotAsked(Exception):
+    """A look-up not sent: the management endpoint was given up on."""
+
+
+class _Watched:
+    """A management client whose ``send_request`` look-ups report to a :class:`CircuitBreaker`.
+
+    After ``threshold`` consecutive look-ups that could not reach the endpoint
+    (azure-core's ``ServiceRequestError``/``ServiceResponseError``, after its own
+    retries), nothing more is sent; what was not asked is folded into one finding
+    per subscription and service.
+    """
+
+    def __init__(self, client: Any, breaker: CircuitBreaker, endpoint: str) -> None:
+        self.client = client
+        self.breaker = breaker
+        self.endpoint = endpoint
+
+    def send_request(self, request: Any, **kw: Any) -> Any:
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+        if self.breaker.check(self.endpoint):
+            raise _NotAsked(self.breaker.not_asked(self.endpoint))
+        try:
+            response = self.client.send_request(request, **kw)
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            self.breaker.failure(self.endpoint, type(exc).__name__, _short(exc)[:120])
+            raise
+        self.breaker.success(self.endpoint)
+        return response
+
+
 def scan(context: Any) -> Iterator[Finding]:
     """Yield one finding per resource group and resource (see the module docstring)."""
+    breaker = CircuitBreaker(threshold=int(context.options.get("breaker_threshold", DEFAULT_THRESHOLD)))
+    yield from breaker.fold(_scan_all(context, breaker))
+    for why in breaker.opened:
+        context.notes.append(f"azure: stopped asking early: {why}; what was read is reported, the rest is unknown")
+
+
+def _scan_all(context: Any, breaker: CircuitBreaker) -> Iterator[Finding]:
     policy: Policy = context.policy
     options: dict[str, Any] = context.options
     client_kwargs = dict(options.get("client_kwargs") or {})
@@ -488,8 +538,9 @@ def scan(context: Any) -> Iterator[Finding]:
                     scope_gap=True,
                 )
                 continue
+            watched = _Watched(client_for(sub), breaker, context.endpoint_url or "https://management.azure.com")
             yield from _evaluate_subscription(
-                pool, policy, got, client_for(sub), today, bool(options.get("object_replication", True))
+                pool, policy, got, watched, today, bool(options.get("object_replication", True))
             )
             if progress is not None:
                 progress(done, len(subs), sub)
@@ -600,16 +651,6 @@ def _evaluate_subscription(
         if exc is None:
             yield _finding(policy, res, fut.result(), today)
             continue
-        yield unreadable(
-            provider=_PROVIDER,
-            account=res.subscription,
-            service=res.service,
-            resource_type=res.type,
-            resource_id=res.id,
-            error=f"reading where {res.type} replicates failed: {type(exc).__name__}: {_short(exc)}",
-            region=res.location or "",
-            policy=policy.name,
-            tags=res.tags,
-            name=res.name,
-            placements=[res.location] if res.location else [],
-        )
+        # known stays known: its own location (and GRS secondary) still decide a violation
+        why = f"reading where {res.type} replicates failed: {type(exc).__name__}: {_short(exc)}"
+        yield _finding(policy, res, _own_placements(res), today, unread=[why])

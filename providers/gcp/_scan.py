@@ -44,7 +44,7 @@ notes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -55,6 +55,7 @@ import google.auth.exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.auth.transport.requests import AuthorizedSession
 
+from residency._breaker import DEFAULT_THRESHOLD, CircuitBreaker
 from residency._catalog import Location
 from residency._errors import ProviderError
 from residency._findings import Finding, evaluate, unreadable
@@ -179,6 +180,28 @@ def bucket_placements(meta: Mapping[str, Any]) -> list[tuple[Location, str]]:
     return [(loc, "bucket" if loc.kind == "region" else f"bucket ({loc.kind})")]
 
 
+class _Watched:
+    """A session whose requests report to a :class:`CircuitBreaker` per host, and stop once it opens."""
+
+    def __init__(self, session: Any, breaker: CircuitBreaker) -> None:
+        self.session = session
+        self.breaker = breaker
+
+    def request(self, method: str, url: str, **kw: Any) -> Any:
+        import requests
+
+        host = urlsplit(url).netloc
+        if self.breaker.check(host):
+            raise _HttpError(0, self.breaker.not_asked(host))
+        try:
+            response = self.session.request(method, url, **kw)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            self.breaker.failure(host, type(exc).__name__, str(exc).split(":", 1)[0][:120])
+            raise
+        self.breaker.success(host)
+        return response
+
+
 # --------------------------------------------------------------------------- the scanner
 
 
@@ -194,7 +217,8 @@ class _Scanner:
             raise ProviderError(f"unknown gcp service(s) {', '.join(sorted(unknown))}; expected {', '.join(SERVICES)}")
         self.services = set(ctx.services or SERVICES)
         self.endpoints = _Endpoints.for_context(ctx)
-        self.session = _session(ctx, self.endpoints)
+        self.breaker = CircuitBreaker(threshold=int(ctx.options.get("breaker_threshold", DEFAULT_THRESHOLD)))
+        self.session = _Watched(_session(ctx, self.endpoints), self.breaker)
 
     def finding(
         self,
@@ -207,6 +231,7 @@ class _Scanner:
         labels: Mapping[str, str] | None = None,
         region: str = "",
         name: str = "",
+        unread: Sequence[str] = (),
     ) -> Finding:
         return evaluate(
             self.policy,
@@ -220,6 +245,7 @@ class _Scanner:
             region=region,
             name=name,
             today=self.ctx.today,
+            unread=unread,
         )
 
     def gap(self, project: str, service: str, what: str, exc: BaseException) -> Finding:
@@ -381,9 +407,17 @@ class _Scanner:
         display = str(r.get("displayName") or short)
         labels = r.get("labels")
 
-        def found(placements: list[tuple[Location, str]]) -> Finding:
+        def found(placements: list[tuple[Location, str]], unread: Sequence[str] = ()) -> Finding:
             return self.finding(
-                project, service, resource_type, name, placements, labels=labels, region=code, name=display
+                project,
+                service,
+                resource_type,
+                name,
+                placements,
+                labels=labels,
+                region=code,
+                name=display,
+                unread=unread,
             )
 
         if asset_type != _BUCKET_ASSET:
@@ -394,24 +428,10 @@ class _Scanner:
         try:
             meta = _get(self.session, f"{self.endpoints.storage}/storage/v1/b/{quote(short, safe='')}")
         except _HttpError as exc:
-            fallback = found(placements)
-            if fallback.status != "compliant":
-                return fallback
             # A custom dual-region is reported as its multi-region: without its dataLocations the bucket
-            # may hold data outside (EU + London), so it is not declared compliant.
-            return unreadable(
-                provider="gcp",
-                account=project,
-                service=service,
-                resource_type=resource_type,
-                resource_id=name,
-                region=code,
-                error=f"multi-region {code.upper()}: custom dual-region placement not readable ({exc})",
-                policy=self.policy.name,
-                tags=labels,
-                name=display,
-                placements=[code],
-            )
+            # may hold data outside (EU + London). Known stays known: a multi-region outside is a violation.
+            why = f"multi-region {code.upper()}: custom dual-region placement not readable ({exc})"
+            return found(placements, unread=[why])
         return found(bucket_placements(meta))
 
 
@@ -432,7 +452,14 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
         projects = scanner.projects()  # raises ProviderError before anything is yielded
         ctx.accounts_scanned.extend(projects)
         units = scanner.units(projects)
-    return _run(units, ctx.concurrency, ctx.progress)
+    return _folded(scanner, _run(units, ctx.concurrency, ctx.progress))
+
+
+def _folded(scanner: _Scanner, findings: Iterator[Finding]) -> Iterator[Finding]:
+    """What was not asked of a host given up on becomes one finding per project and service."""
+    yield from scanner.breaker.fold(findings)
+    for why in scanner.breaker.opened:
+        scanner.ctx.notes.append(f"gcp: stopped asking early: {why}; what was read is reported, the rest is unknown")
 
 
 def _run(
