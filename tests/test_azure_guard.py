@@ -13,10 +13,11 @@ import logging
 import pathlib
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from azure.core.pipeline import AsyncPipeline, Pipeline
-from azure.core.pipeline.transport import HttpRequest
+from azure.core.pipeline.transport import HttpRequest, RequestsTransport
 from azure.core.rest import HttpRequest as RestHttpRequest
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
@@ -45,6 +46,7 @@ if "_azure_support" not in sys.modules:
 no_azure_env = support.no_azure_env
 fake_arm = support.fake_arm
 azurite_server = support.azurite_server
+public_clouds = support.public_clouds
 
 SUB = "00000000-0000-0000-0000-0000000000a1"
 ACCOUNTS = {
@@ -1456,3 +1458,116 @@ def test_templates_check_what_their_resources_replicate_and_export(arm: FakeArm)
                 {"mode": "Incremental", "template": diag("[resourceId('Microsoft.Storage/storageAccounts', 'x')]")},
             )
     assert [p.rsplit("/", 1)[-1] for p in _puts(arm)] == ["lrs", "diag-eu"]
+
+
+# --------------------------------------------------------------------------- where account look-ups go
+
+
+class ReroutingTransport(RequestsTransport):
+    """Delivers requests addressed to ``host`` to the fake ARM, recording the host each one named."""
+
+    def __init__(self, host: str, arm: FakeArm) -> None:
+        super().__init__(connection_verify=arm.ca_file)
+        self.host, self.arm, self.hosts = host, arm, list[str]()
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        self.hosts.append(str(urlsplit(request.url).hostname))
+        request.url = request.url.replace(f"https://{self.host}", self.arm.url, 1)
+        return super().send(request, **kwargs)
+
+
+def test_a_management_clients_account_lookup_stays_on_its_own_endpoint(arm: FakeArm, public_clouds: Any) -> None:
+    from azure.mgmt.storage.models import Sku, StorageAccountUpdateParameters
+
+    arm.add_storage_account(SUB, "rg-eu", "nlacct", "westeurope")
+    sm = StorageManagementClient(arm.credential, SUB, **arm.client_kwargs())  # type: ignore[arg-type]
+    grs = StorageAccountUpdateParameters(sku=Sku(name="Standard_GRS"))
+    # No configure(resolver=...): the default resolver, which must ask the client's own (private) endpoint.
+    with residency.guard("eu"):
+        sm.storage_accounts.update("rg-eu", "nlacct", grs)  # secondary northeurope: inside the EU
+    with residency.guard(residency.parse_policy(NL_ONLY)), pytest.raises(ResidencyViolation) as info:
+        sm.storage_accounts.update("rg-eu", "nlacct", grs)
+    assert info.value.location == "northeurope"
+    assert public_clouds.connects == []
+    gets = [r.path for r in arm.requests if r.method == "GET"]
+    assert gets == ["/subscriptions", f"/subscriptions/{SUB}/providers/Microsoft.Storage/storageAccounts"]
+    assert [f"{r.method} {r.path.rsplit('/', 1)[-1]}" for r in arm.writes()] == ["PATCH nlacct"]
+
+
+@pytest.mark.parametrize("host", ["management.chinacloudapi.cn", "management.usgovcloudapi.net", "arm.example.test"])
+def test_sovereign_and_private_endpoints_are_asked_through_the_callers_pipeline(
+    arm: FakeArm, public_clouds: Any, host: str
+) -> None:
+    arm.add_storage_account(SUB, "rg-eu", "usacct", "eastus")
+    arm.add_storage_account(SUB, "rg-eu", "euacct", "westeurope")
+    transport = ReroutingTransport(host, arm)
+    rm = ResourceManagementClient(
+        arm.credential,  # type: ignore[arg-type]
+        SUB,
+        base_url=f"https://{host}",
+        credential_scopes=[f"https://{host}/.default"],
+        transport=transport,
+    )
+    settings = "/providers/Microsoft.Insights/diagnosticSettings/ds"
+    vault = _rid("Microsoft.KeyVault/vaults", "kv")
+    with residency.guard("eu"):
+        for account, blocked in (("usacct", True), ("euacct", False)):
+            body = {"properties": {"storageAccountId": _rid("Microsoft.Storage/storageAccounts", account)}}
+            call = lambda: rm.resources.begin_create_or_update_by_id(  # noqa: E731
+                vault + settings, api_version="2021-05-01-preview", parameters=body
+            )
+            if blocked:
+                with pytest.raises(ResidencyViolation, match="eastus"):
+                    call()
+            else:
+                call().result()
+    assert set(transport.hosts) == {host}
+    assert public_clouds.connects == []
+    assert [r.method for r in arm.writes()] == ["PUT"]
+
+
+def test_a_data_plane_lookup_goes_to_the_storage_hosts_cloud(public_clouds: Any) -> None:
+    from residency.providers.azure._fake_arm import FakeCredential
+
+    configure(resolver=ArmAccountResolver(retry_total=0))  # the default, without retries against the listener
+    transport = RecordingTransport()
+    url = "https://usacct.blob.core.chinacloudapi.cn"
+    svc = BlobServiceClient(url, credential=FakeCredential(), transport=transport)
+    with residency.guard("eu"), pytest.raises(ResidencyViolation, match="looking up storage account 'usacct' failed"):
+        svc.get_blob_client("c", "b.txt").upload_blob(b"x")
+    assert public_clouds.connects == ["management.chinacloudapi.cn:443"]
+    assert transport.sent == []
+
+
+def test_a_configured_base_url_is_where_data_plane_accounts_are_looked_up(
+    fake_arm: FakeArm, public_clouds: Any
+) -> None:
+    from residency.providers.azure._fake_arm import FakeCredential
+
+    _us_and_eu_accounts_without_a_resolver_credential(fake_arm)  # ArmAccountResolver(base_url=<the fake>)
+    transport = RecordingTransport()
+    with residency.guard("eu"):
+        for host, blocked in (("usacct.blob.core.usgovcloudapi.net", True), ("euacct.blob.core.windows.net", False)):
+            blob = BlobServiceClient(f"https://{host}", credential=FakeCredential(), transport=transport)
+            if blocked:
+                with pytest.raises(ResidencyViolation, match="eastus"):
+                    blob.get_blob_client("c", "b.txt").upload_blob(b"x")
+            else:
+                blob.get_blob_client("c", "b.txt").upload_blob(b"x")
+    assert transport.sent == ["PUT https://euacct.blob.core.windows.net/c/b.txt"]
+    assert public_clouds.connects == []
+
+
+def test_a_next_link_to_another_host_fails_closed() -> None:
+    from residency.providers.azure._accounts import _pages
+
+    pages = {
+        "https://arm.example.test/subscriptions?api-version=1": {
+            "value": [{"subscriptionId": "a"}],
+            "nextLink": "https://management.azure.com/subscriptions?page=2",
+        }
+    }
+    got = _pages(pages.__getitem__, "https://arm.example.test/subscriptions?api-version=1", "https://arm.example.test")
+    assert next(got) == {"subscriptionId": "a"}
+    with pytest.raises(LookupError, match=r"leaves https://arm\.example\.test for https://management\.azure\.com"):
+        next(got)

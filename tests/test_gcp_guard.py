@@ -527,11 +527,12 @@ def test_session_opened_before_install_fails_closed(gcs: Any, buckets: FakeGcsSe
 def test_forged_session_url_is_checked_against_the_bucket_that_opened_it(gcs: Any, buckets: FakeGcsServer) -> None:
     with capture_violations("eu", providers=["gcp"]) as found:
         url = gcs.bucket("us").blob("k").create_resumable_upload_session(size=5)
-        upload_id = url.split("upload_id=")[1]
-        forged = f"{buckets.url}/upload/storage/v1/b/eu/o?uploadType=resumable&upload_id={upload_id}"
+    upload_id = url.split("upload_id=")[1]
+    forged = f"{buckets.url}/upload/storage/v1/b/eu/o?uploadType=resumable&upload_id={upload_id}"
+    with residency.guard("eu", providers=["gcp"]), pytest.raises(ResidencyViolation, match="session\\) to gs://us:"):
         gcs._http.request("PUT", forged, data=b"12345", headers={"Content-Range": "bytes 0-4/5"})
-    assert found.targets == ["gs://us/k", "gs://us"]
-    assert buckets.stored == [("us", "k", 5)]
+    assert found.targets == ["gs://us/k"]
+    assert buckets.stored == []
 
 
 def test_xml_resumable_session(gcs: Any, buckets: FakeGcsServer, eu_guard: residency.Guard) -> None:
@@ -1129,3 +1130,40 @@ def test_adapter_is_registered() -> None:
     assert adapter.name == "gcp"
     assert list(adapter.sdk_locations()) == []
     assert isinstance(adapter, residency.ProviderAdapter)
+
+
+# --------------------------------------------------------------------------- audit: one event per write
+
+
+def test_audit_mode_reports_a_resumable_upload_once(
+    gcs: Any, buckets: FakeGcsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[ResidencyViolation] = []
+    data = b"r" * (3 * 256 * 1024 + 5)  # four chunks after the session is opened
+    with caplog.at_level(logging.WARNING, logger="residency"):
+        with residency.guard("eu", mode="audit", on_violation=seen.append, providers=["gcp"]):
+            gcs.bucket("us").blob("big", chunk_size=256 * 1024).upload_from_file(io.BytesIO(data))
+    chunks = [r for r in buckets.requests if r[0] == "PUT" and "upload_id=" in r[1]]
+    assert len(chunks) == 4
+    assert [v.target for v in seen] == ["gs://us/big"]
+    assert len([r for r in caplog.records if r.name == "residency" and r.levelno == logging.WARNING]) == 1
+    assert buckets.stored == [("us", "big", len(data))]
+
+
+def test_audit_mode_reports_an_xml_multipart_upload_once(gcs: Any, buckets: FakeGcsServer, big_file: str) -> None:
+    seen: list[ResidencyViolation] = []
+    with residency.guard("eu", mode="audit", on_violation=seen.append, providers=["gcp"]):
+        transfer_manager.upload_chunks_concurrently(
+            big_file, gcs.bucket("eur5").blob("mpu"), chunk_size=1024 * 1024, worker_type=transfer_manager.THREAD
+        )
+    assert [v.target for v in seen] == ["gs://eur5/mpu"]
+    assert buckets.stored == [("eur5", "mpu", 2 * 1024 * 1024 + 10)]
+
+
+def test_a_session_is_still_checked_by_a_guard_that_did_not_see_it_opened(gcs: Any, buckets: FakeGcsServer) -> None:
+    with capture_violations("eu", providers=["gcp"]) as audited:
+        url = gcs.bucket("us").blob("k").create_resumable_upload_session(size=5)
+        with residency.guard("eu", providers=["gcp"]), pytest.raises(ResidencyViolation, match="gs://us/k"):
+            requests.put(url, data=b"12345", headers={"Content-Range": "bytes 0-4/5"}, timeout=5)
+    assert audited.targets == ["gs://us/k"]
+    assert buckets.stored == []

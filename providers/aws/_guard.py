@@ -647,6 +647,16 @@ def _is_custom_url(url: str) -> bool:
     return not _host_region(_host(url))[0]
 
 
+def _url_region(url: str) -> tuple[bool, str | None, str | None]:
+    """:func:`_host_region` of a URL's host."""
+    return _netloc_region(url.split("/", 3)[2]) if "://" in url else (False, None, None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _netloc_region(netloc: str) -> tuple[bool, str | None, str | None]:
+    return _host_region(_netloc_host(netloc))
+
+
 def _host(url: str) -> str:
     """The host name of a URL (lower case, no port or user info)."""
     if "://" not in url:
@@ -1061,11 +1071,14 @@ class _ClientHooks:
         context["residency_target"] = target
         context["residency_bucket"] = bucket
         entry = region_cache._entries.get((self.scope, bucket))
-        if entry is not None and operation != "CreateBucket" and entry[1] >= time.monotonic():
-            # Warm cache: a plain bucket name whose region is known.
-            _report(label, target, entry[0], context=context)
-            context["residency_region"] = entry[0]
-            return
+        if entry is not None and operation != "CreateBucket":
+            now = time.monotonic()
+            if entry[1] >= now:
+                # Warm cache: a plain bucket name whose region is known (and, most often, just allowed).
+                if _allowed_all.get((entry[0], target), 0.0) <= now:
+                    _report(label, target, entry[0], context=context)
+                context["residency_region"] = entry[0]
+                return
         if operation == "CreateBucket":
             config = params.get("CreateBucketConfiguration") or {}
             if (
@@ -1138,10 +1151,18 @@ class _ClientHooks:
 
     # -- before-endpoint-resolution: route S3 writes to the bucket's region ----------------
 
-    def on_endpoint_resolution(self, builtins: dict[str, Any], context: dict[str, Any], **kw: Any) -> None:
-        if context and context.get("residency_operation") and _guards:
-            self._recheck_bucket(kw.get("params"), kw.get("model"), context)
-        region = context.get("residency_region") if context else None
+    def on_endpoint_resolution(
+        self, builtins: dict[str, Any], context: dict[str, Any], params: Any = None, model: Any = None, **kw: Any
+    ) -> None:
+        if not context:
+            return
+        if (
+            context.get("residency_operation")
+            and _guards
+            and (type(params) is not dict or params.get("Bucket") != context.get("residency_bucket"))
+        ):
+            self._recheck_bucket(params, model, context)
+        region = context.get("residency_region")
         if not region or builtins.get("SDK::Endpoint"):
             return
         chosen = builtins.get("AWS::Region")
@@ -1224,6 +1245,11 @@ class _ClientHooks:
                 return
             context["residency_operation"] = operation_name
             self._check_bucket(client, operation_name, "PutObject", {"Bucket": bucket}, context)
+        if self.is_s3 and "residency_region" in context:
+            # The common S3 write: the host is the bucket's own region, decided at the parameters.
+            is_aws, region, _ = _url_region(request.url)
+            if not is_aws or (region is not None and region == context["residency_region"]):
+                return
         signing = context.get("signing")
         signing_region = (signing.get("region") if signing else None) or region_name
         self._check_endpoint(context.get("residency_operation") or operation_name, request.url, signing_region, context)
@@ -1232,8 +1258,7 @@ class _ClientHooks:
         if self.is_global:
             _report_global(context.get("residency_operation", operation), self.service, context)
             return
-        host = _host(url)
-        is_aws, region, why = _host_region(host)
+        is_aws, region, why = _url_region(url)
         if self.is_s3 and not is_aws:
             return  # loopback or custom S3 endpoint: the bucket's region decided
         if region is None and why is None:
@@ -1254,7 +1279,7 @@ class _ClientHooks:
                 f"create the client with region_name='{wanted}' and no endpoint_url"
             )
         if region is None:
-            _report(label, target, None, unknown_reason=why or f"no region in endpoint {host}", context=context)
+            _report(label, target, None, unknown_reason=why or f"no region in endpoint {_host(url)}", context=context)
             return
         _report(label, target, region, hint=hint, context=context)
 

@@ -15,8 +15,11 @@ Only this package imports the Azure SDK. Three surfaces:
       azure.configure(account_locations={"devstoreaccount1": "westeurope"})
 
   or ``RESIDENCY_AZURE_ACCOUNT_LOCATIONS="devstoreaccount1=westeurope"``; by
-  default the management API is asked, with the caller's credential
-  (emulator accounts on 127.0.0.1 must be configured, or they fail closed).
+  default the management API is asked, with the caller's credential: a
+  management client's own endpoint and pipeline for its writes, the storage
+  host's cloud for data-plane writes, or ``configure(resolver=
+  ArmAccountResolver(base_url=…))`` (emulator accounts on 127.0.0.1 must be
+  configured, or they fail closed).
 """
 
 from __future__ import annotations

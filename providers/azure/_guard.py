@@ -61,8 +61,8 @@ closed) and checked:
 * ``POST /batch`` checks every request inside; ``listAccountSas`` /
   ``listServiceSas`` with write permissions are SAS generation (below).
 
-Look-ups (``GET``) go through the caller's own pipeline, so with its
-credential, and are cached for the guard's ``cache_ttl``; one that fails makes
+Look-ups (``GET``) go through the caller's own pipeline to its own endpoint,
+so with its credential, and are cached for the guard's ``cache_ttl``; one that fails makes
 the write unknown (blocked). Template expressions in ordinary resource bodies
 are not locations ARM accepts, and are skipped (policy definitions carry
 templates they do not deploy).
@@ -75,7 +75,13 @@ secondary location is outside the geography is blocked. Writes are every
 method but ``GET``/``HEAD``/``OPTIONS``, except blob query (``comp=query``)
 and user-delegation-key requests (a repeated ``comp`` is a write). The account's locations come from the
 configured resolver (:mod:`._accounts`; default: the management API with the
-caller's credential) and are cached for the guard's ``cache_ttl``. Emulator
+caller's credential) and are cached for the guard's ``cache_ttl``. **Where
+the lookup goes** follows the write: an account named by a management request
+(a SKU change, a destination) is looked up through that management client's
+own pipeline at its own endpoint (a sovereign cloud, a private ARM); a
+data-plane account at the management endpoint of its host's cloud
+(``core.chinacloudapi.cn`` → ``management.chinacloudapi.cn`` …) unless
+``configure(resolver=ArmAccountResolver(base_url=…))`` names another. Emulator
 (loopback) accounts are never looked up in Azure: they come from
 ``configure(account_locations=…)`` or ``RESIDENCY_AZURE_ACCOUNT_LOCATIONS``
 (``"euacct=westeurope,grsacct=eastus/westus"``), else they fail closed.
@@ -104,14 +110,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import json
 import os
 import posixpath
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import attrs
 from azure.core.pipeline import AsyncPipeline, Pipeline
@@ -128,6 +133,8 @@ from ._accounts import (
     ChainedAccountResolver,
     StaticAccountResolver,
     is_geo_redundant,
+    management_endpoint_for,
+    read_answer,
 )
 
 __all__ = [
@@ -299,18 +306,34 @@ class _Config:
             self._env = (text, StaticAccountResolver(parse_account_locations(text)) if text.strip() else None)
         return self._env[1]
 
-    def effective(self, *, emulator: bool = False) -> AccountResolver:
+    def effective(self, *, emulator: bool = False, call: _Call | None = None) -> AccountResolver:
         """The resolver chain: ``configure(account_locations=…)``, the environment variable, then
         ``configure(resolver=…)`` or (not for emulator accounts, which Azure cannot know) the
-        management API."""
+        management API — asked where ``call`` says (:class:`_ArmAt`)."""
         chain: list[AccountResolver] = [r for r in (self.static, self._env_resolver()) if r is not None]
-        if self.resolver is not None:
-            chain.append(self.resolver)
-        elif not emulator:
+        last = self.resolver
+        if last is None and not emulator:
             if self._default is None:
                 self._default = ArmAccountResolver()
-            chain.append(self._default)
+            last = self._default
+        if isinstance(last, ArmAccountResolver) and call is not None:
+            last = _ArmAt(last, call)
+        if last is not None:
+            chain.append(last)
         return chain[0] if len(chain) == 1 else ChainedAccountResolver(*chain)
+
+
+class _ArmAt:
+    """An :class:`ArmAccountResolver` asked for one write: through the calling management client's
+    own pipeline at its endpoint, else at the management endpoint of the storage host's cloud."""
+
+    def __init__(self, arm: ArmAccountResolver, call: _Call) -> None:
+        self.arm, self.call = arm, call
+
+    def resolve(self, account: str, credential: object | None = None) -> AccountLocations | None:
+        if self.call.management is not None:
+            return self.arm.resolve(account, credential, endpoint=self.call.management, fetch=self.call.fetch)
+        return self.arm.resolve(account, credential, endpoint=self.call.cloud)
 
 
 _config = _Config()
@@ -540,11 +563,18 @@ class _BridgedCredential:
 
 @attrs.define
 class _Call:
-    """The caller's side of one request: its pipeline (for look-ups), credential and event loop."""
+    """The caller's side of one request: its pipeline (for look-ups), credential and event loop.
+
+    ``management`` is the endpoint of the calling management client (its
+    look-ups go through its own pipeline there); ``cloud`` the management
+    endpoint of a data-plane host's cloud (for the resolver's own client).
+    """
 
     pipeline: Any
     url: str
     loop: asyncio.AbstractEventLoop | None = None
+    management: str | None = None
+    cloud: str | None = None
 
     @property
     def api_version(self) -> str | None:
@@ -558,12 +588,16 @@ class _Call:
 
     def get_json(self, path: str, api_version: str) -> Any:
         """``GET path`` on the request's own host through the caller's pipeline (its credential, retries)."""
+        parts = urlsplit(self.url)
+        return self.fetch(f"{parts.scheme}://{parts.netloc}{path}?api-version={quote(api_version)}")
+
+    def fetch(self, url: str) -> Any:
+        """``GET url`` through the caller's pipeline; the parsed JSON (a status of 400 or more raises)."""
         from azure.core.rest import HttpRequest
 
         if self.pipeline is None:
             raise LookupError("no client pipeline to look it up with")
-        parts = urlsplit(self.url)
-        request = HttpRequest("GET", f"{parts.scheme}://{parts.netloc}{path}", params={"api-version": api_version})
+        request = HttpRequest("GET", url)
         if isinstance(self.pipeline, AsyncPipeline):
             if self.loop is None:
                 raise LookupError("an async client's look-up needs its event loop")
@@ -576,9 +610,7 @@ class _Call:
         else:
             response = self.pipeline.run(request).http_response
             status, text = response.status_code, response.text()
-        if status >= 400:
-            raise LookupError(f"GET {path} answered {status}")
-        return json.loads(text)
+        return read_answer(url, status, text)
 
 
 def _top_level_id(resource_id: str) -> str:
@@ -595,12 +627,15 @@ def _provider_of(resource_id: str) -> str:
 
 
 def _account_locations(
-    account: str, credential: object | None, guards: tuple[Any, ...], *, emulator: bool = False
+    account: str, call: _Call, guards: tuple[Any, ...], *, emulator: bool = False
 ) -> AccountLocations | str:
     """The account's locations, or the reason they are unknown (any lookup failure fails closed)."""
     try:
-        resolver = _config.effective(emulator=emulator)
-        found = _cache.get(account, _ttl(guards), lambda: resolver.resolve(account, credential))
+        resolver = _config.effective(emulator=emulator, call=call)
+        credential = call.credential()
+        # One cloud's answer is not another's: the same name can exist in the public and a sovereign cloud.
+        key = f"{call.management or call.cloud or ''} {account}"
+        found = _cache.get(key, _ttl(guards), lambda: resolver.resolve(account, credential))
     except Exception as exc:
         return f"looking up storage account {account!r} failed: {type(exc).__name__}: {exc}"
     if found is None:
@@ -641,7 +676,7 @@ class _Checks:
         ``role`` names the account in the hints (``"destination storage account"``);
         ``None`` when the write goes to the account itself (a data-plane write, a SAS).
         """
-        found = _account_locations(name, self.call.credential(), self.guards, emulator=emulator)
+        found = _account_locations(name, self.call, self.guards, emulator=emulator)
         if isinstance(found, str):
             self.unknown(found)
             return None
@@ -665,7 +700,8 @@ class _Checks:
             return AccountLocations(resource_id.lower(), str(loc), None, "arm:GET") if loc else None
 
         try:
-            found = _resource_cache.get(resource_id.lower(), _ttl(self.guards), fetch)
+            key = f"{urlsplit(self.call.url).netloc.lower()} {resource_id.lower()}"
+            found = _resource_cache.get(key, _ttl(self.guards), fetch)
         except Exception as exc:
             self.unknown(f"the location of {resource_id} could not be read: {type(exc).__name__}: {exc}")
             return None
@@ -1102,7 +1138,7 @@ def _check_geo(
     if top_location and not _is_expression(top_location):
         primaries = [top_location]
     elif storage is not None:
-        found = _account_locations(storage.group("name"), checks.call.credential(), checks.guards)
+        found = _account_locations(storage.group("name"), checks.call, checks.guards)
         if isinstance(found, str):
             checks.unknown(found)
             return
@@ -1164,6 +1200,11 @@ def check_request(pipeline: Any, request: Any, loop: asyncio.AbstractEventLoop |
     path = _normalise_path(parts.path)
     call = _Call(pipeline, url, loop)
     if _is_management(pipeline, host, path, query):
+        # Look-ups for this write go where the write goes: the caller's own endpoint and pipeline.
+        if pipeline is not None:
+            call.management = f"{parts.scheme}://{parts.netloc}"
+        elif _is_mgmt_host(host):
+            call.cloud = f"https://{host}"
         if _is_mgmt_write(method) and not path.lower().startswith("/metadata/"):
             try:
                 body = _read_body(request)
@@ -1203,6 +1244,7 @@ def check_request(pipeline: Any, request: Any, loop: asyncio.AbstractEventLoop |
     else:
         return
     operation = f"{method} {service}" + (f" comp={comp}" if comp else "")
+    call.cloud = management_endpoint_for(host)
     _Checks(guards, operation, _clean_url(url), call).account(account, None, emulator=emulator)
 
 

@@ -55,7 +55,10 @@ not see opened fails closed: the id, not the URL, decides where the data goes,
 so the bucket a URL names cannot be trusted (open sessions while the guard is
 installed). XML multipart uploads (``uploadId``) are bound to the bucket and
 object of their URL, which is checked, together with the bucket recorded at
-initiation.
+initiation. One upload is one write: a guard that decided the request opening
+it is not asked again at every chunk (so audit mode logs, and ``on_violation``
+hears, one event per upload); a guard installed later, or a part sent to
+another bucket's URL, still checks the chunk.
 
 **Signed URLs and POST policies** are made locally, with no request to
 intercept: ``Blob.generate_signed_url`` / ``Bucket.generate_signed_url`` for
@@ -163,7 +166,9 @@ class Write(NamedTuple):
     relocation); otherwise the bucket's metadata decides. ``unknown`` says why
     the destination cannot be trusted (fail closed, no lookup); a ``bucket``
     of ``None`` means the request names none. ``opens`` marks a request that
-    opens something later requests refer to (``"session"``, ``"relocation"``).
+    opens something later requests refer to (``"session"``, ``"relocation"``);
+    ``session`` is the upload id a request continues, when the write is the
+    one that opened it (the guards that decided the opening write skip it).
     """
 
     operation: str
@@ -174,6 +179,7 @@ class Write(NamedTuple):
     global_service: str | None = None
     unknown: str | None = None
     opens: str | None = None
+    session: str | None = None
 
     @property
     def target(self) -> str:
@@ -423,7 +429,7 @@ def _session_writes(
             )
             out.append(Write(operation, None, obj, unknown=why))
         else:
-            out.append(Write(operation, bucket, obj))
+            out.append(Write(operation, bucket, obj, session=upload_id))
     return out
 
 
@@ -576,10 +582,12 @@ def _classify_xml(ctx: _Request, path: str, host_bucket: str | None) -> list[Wri
         for upload_id in multipart_ids:
             # An XML multipart upload is bound to the bucket and object of its URL (as in S3): check that
             # bucket, and the one the upload was initiated for if the hook saw it.
-            writes.append(Write("XML multipart upload", bucket or None, obj))
             known = ctx.sessions.get(upload_id)
+            writes.append(
+                Write("XML multipart upload", bucket or None, obj, session=upload_id if known == bucket else None)
+            )
             if known and known != bucket:
-                writes.append(Write("XML multipart upload", known, obj))
+                writes.append(Write("XML multipart upload", known, obj, session=upload_id))
         return writes
     if not bucket:
         return [Write(f"XML {method}", None, unknown="the request names no bucket")]
@@ -810,6 +818,9 @@ _guards: list[Any] = []
 _hosts: set[str] = set()
 _clients: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 _sessions: OrderedDict[str, str] = OrderedDict()
+# upload_id -> the guards that decided the request opening it: one upload is one write, decided (and in
+# audit mode reported) once per guard, not again at every chunk. Weak, so a new guard never inherits it.
+_session_deciders: OrderedDict[str, weakref.WeakSet[Any]] = OrderedDict()
 _relocations: OrderedDict[str, Location] = OrderedDict()
 _MAX_REMEMBERED = 10_000
 _patched: dict[tuple[Any, str], Any] = {}
@@ -857,15 +868,23 @@ def install_in_worker(policy: Any = "eu", mode: str = "enforce", cache_ttl: floa
     guard(policy, mode=mode, cache_ttl=cache_ttl, providers=["gcp"]).install()  # type: ignore[arg-type]
 
 
-def _install_specs(specs: tuple[tuple[Any, str, float], ...], sessions: Mapping[str, str] | None = None) -> None:
+def _install_specs(
+    specs: tuple[tuple[Any, str, float], ...],
+    sessions: Mapping[str, str] | None = None,
+    deciders: Mapping[str, tuple[int, ...]] | None = None,
+) -> None:
     from residency._guard import guard
 
     if installed_guards():  # fork-ed: the parent's guards and sessions came along
         return
-    for policy, mode, ttl in specs:
+    made = [
         guard(policy, mode=mode, cache_ttl=ttl, providers=["gcp"]).install()  # type: ignore[arg-type]
+        for policy, mode, ttl in specs
+    ]
     for upload_id, bucket in (sessions or {}).items():
         _remember(_sessions, upload_id, bucket)
+    for upload_id, indexes in (deciders or {}).items():
+        _remember(_session_deciders, upload_id, weakref.WeakSet(made[i] for i in indexes if i < len(made)))
 
 
 def _guarded_pool_class(worker_type: Any) -> Any:
@@ -873,10 +892,15 @@ def _guarded_pool_class(worker_type: Any) -> Any:
     original = _patched[(gcs_transfer, "_get_pool_class_and_requirements")]
     pool_class, needs_pickling = original(worker_type)
     if pool_class is concurrent.futures.ProcessPoolExecutor:
-        specs = tuple((g.policy, g.mode, float(g.cache_ttl)) for g in installed_guards())
+        guards = installed_guards()
+        specs = tuple((g.policy, g.mode, float(g.cache_ttl)) for g in guards)
         with _lock:
             sessions = dict(_sessions)
-        pool_class = functools.partial(pool_class, initializer=_install_specs, initargs=(specs, sessions))
+            deciders = {
+                upload_id: tuple(i for i, g in enumerate(guards) if g in decided)
+                for upload_id, decided in _session_deciders.items()
+            }
+        pool_class = functools.partial(pool_class, initializer=_install_specs, initargs=(specs, sessions, deciders))
     return pool_class, needs_pickling
 
 
@@ -1005,13 +1029,18 @@ def _check(
     base: str | None,
     headers: Mapping[str, str] | None = None,
     user_project: str | None = None,
-) -> None:
+) -> tuple[Any, ...]:
+    """Ask every installed guard about ``writes``; the guards asked."""
     guards = installed_guards()
     if not guards:
-        return
+        return guards
     for write in writes:
+        decided = _session_deciders.get(write.session) if write.session else None
+        asked = [g for g in guards if g not in decided] if decided else guards
+        if not asked:
+            continue  # the upload this request continues was decided when it was opened
         if write.global_service is not None:
-            for g in guards:
+            for g in asked:
                 g.check_global_service(_PROVIDER, write.operation, write.global_service)
             continue
         location, why = write.location, write.unknown
@@ -1025,7 +1054,7 @@ def _check(
                     session, base, write.bucket, _lookup_headers(headers or {}), user_project
                 )
         aliases = [f"gs://{write.bucket}"] if write.bucket and write.object else []
-        for g in guards:
+        for g in asked:
             g.check_write(
                 _PROVIDER,
                 write.operation,
@@ -1035,6 +1064,7 @@ def _check(
                 hint=write.hint,
                 resources=aliases,
             )
+    return guards
 
 
 def _remember(store: OrderedDict[str, Any], key: str | None, value: Any) -> None:
@@ -1049,6 +1079,7 @@ def _remember(store: OrderedDict[str, Any], key: str | None, value: Any) -> None
 
 def _guarded_send(self: Any, request: Any, **kwargs: Any) -> Any:
     writes = None
+    deciders: tuple[Any, ...] = ()
     headers = request.headers or {}
     if str(request.method or "GET").upper() not in _READ_METHODS or "X-HTTP-Method-Override" in headers:
         writes = classify(
@@ -1062,15 +1093,15 @@ def _guarded_send(self: Any, request: Any, **kwargs: Any) -> Any:
         )
         if writes:
             query = dict(_query(urlsplit(request.url).query))
-            _check(writes, self, _base_for(request.url), headers, query.get("userProject"))
+            deciders = _check(writes, self, _base_for(request.url), headers, query.get("userProject"))
     response = _original_send(self, request, **kwargs)
     if writes:
-        _learn(writes, response)
+        _learn(writes, response, deciders)
     return response
 
 
-def _learn(writes: list[Write], response: Any) -> None:
-    """Record the upload session or relocation a successful request opened."""
+def _learn(writes: list[Write], response: Any, deciders: Iterable[Any] = ()) -> None:
+    """Record the upload session or relocation a successful request opened, and the guards that decided it."""
     opener = next((w for w in writes if w.opens), None)
     if opener is None or response.status_code not in (200, 201):
         return
@@ -1097,6 +1128,7 @@ def _learn(writes: list[Write], response: Any) -> None:
             ids.append(node.text)
     for upload_id in ids:
         _remember(_sessions, upload_id, opener.bucket)
+        _remember(_session_deciders, upload_id, weakref.WeakSet(deciders))
 
 
 # --------------------------------------------------------------------------- local signers
