@@ -4,8 +4,32 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["is_loopback"]
+__all__ = ["LoopbackHTTP", "is_loopback"]
+
+
+class LoopbackHTTP:
+    """An HTTP server on 127.0.0.1 (a free port) answering from a daemon thread: the loopback fakes' lifecycle.
+
+    >>> from http.server import BaseHTTPRequestHandler
+    >>> srv = LoopbackHTTP(BaseHTTPRequestHandler, name="doc")
+    >>> srv.url.startswith("http://127.0.0.1:")
+    True
+    >>> srv.close()
+    """
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], *, name: str, poll_interval: float = 0.05) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(poll_interval,), daemon=True, name=name).start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def is_loopback(host: str) -> bool:

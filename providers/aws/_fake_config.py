@@ -44,8 +44,10 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from residency._net import LoopbackHTTP
 
 __all__ = ["KINDS", "FakeConfig", "org_layout", "seed_org"]
 
@@ -116,7 +118,7 @@ class FakeConfig:
         self._malformed: set[str] = set()
         self._results: dict[tuple[str, str], list[str]] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTP | None = None
         self.url = ""
 
     # ------------------------------------------------------------------ seeding
@@ -234,16 +236,13 @@ class FakeConfig:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="fake-config").start()
+        self._server = LoopbackHTTP(Handler, name="fake-config")
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
     def __enter__(self) -> FakeConfig:

@@ -28,9 +28,11 @@ import json
 import threading
 import time
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from residency._net import LoopbackHTTP
 
 __all__ = ["FakeOrgPolicy"]
 
@@ -50,7 +52,7 @@ class FakeOrgPolicy:
         self.latency = 0.0
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTP | None = None
         self.url = ""
 
     # ------------------------------------------------------------------ world
@@ -117,16 +119,13 @@ class FakeOrgPolicy:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="fake-orgpolicy").start()
+        self._server = LoopbackHTTP(Handler, name="fake-orgpolicy")
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
     def __enter__(self) -> FakeOrgPolicy:
