@@ -42,15 +42,8 @@ class ResidencyError(Exception):
     """Root of every exception eu-residency raises."""
 
 
-class PolicyError(ResidencyError, ValueError):
-    """A policy (file, mapping or argument) is invalid.
-
-    ``source`` is the file (or ``"<policy>"``), ``key`` the dotted key path that is
-    wrong, ``problem`` what is wrong with it and how to fix it.
-
-    >>> str(PolicyError("team.yaml", "allow", "unknown geography 'EUR' (did you mean 'EU'?)"))
-    "team.yaml: key 'allow': unknown geography 'EUR' (did you mean 'EU'?)"
-    """
+class _InputError(ResidencyError, ValueError):
+    """Bad input in a file: ``source`` (the file), ``key`` (where, or ``None``), ``problem`` (what, and the fix)."""
 
     def __init__(self, source: str, key: str | None, problem: str) -> None:
         self.source = source
@@ -59,8 +52,19 @@ class PolicyError(ResidencyError, ValueError):
         where = f"{source}: key '{key}'" if key else source
         super().__init__(f"{where}: {problem}")
 
-    def __reduce__(self) -> tuple[type[PolicyError], tuple[str, str | None, str]]:
+    def __reduce__(self) -> tuple[type[_InputError], tuple[str, str | None, str]]:
         return (type(self), (self.source, self.key, self.problem))
+
+
+class PolicyError(_InputError):
+    """A policy (file, mapping or argument) is invalid.
+
+    ``source`` is the file (or ``"<policy>"``), ``key`` the dotted key path that is
+    wrong, ``problem`` what is wrong with it and how to fix it.
+
+    >>> str(PolicyError("team.yaml", "allow", "unknown geography 'EUR' (did you mean 'EU'?)"))
+    "team.yaml: key 'allow': unknown geography 'EUR' (did you mean 'EU'?)"
+    """
 
 
 class UnknownGeographyError(PolicyError):
@@ -143,7 +147,7 @@ class ReportError(ResidencyError):
     """A report cannot be written where it was asked for (the CLI exits 2)."""
 
 
-class PlanError(ResidencyError, ValueError):
+class PlanError(_InputError):
     """A file given as a Terraform/OpenTofu plan is not one this release reads (the CLI exits 2).
 
     ``source`` is the file, ``key`` the top-level key that is wrong (or ``None``),
@@ -152,13 +156,3 @@ class PlanError(ResidencyError, ValueError):
     >>> str(PlanError("plan.json", "format_version", "unsupported version '2.0'"))
     "plan.json: key 'format_version': unsupported version '2.0'"
     """
-
-    def __init__(self, source: str, key: str | None, problem: str) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        where = f"{source}: key '{key}'" if key else source
-        super().__init__(f"{where}: {problem}")
-
-    def __reduce__(self) -> tuple[type[PlanError], tuple[str, str | None, str]]:
-        return (type(self), (self.source, self.key, self.problem))
