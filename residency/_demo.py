@@ -6,8 +6,13 @@
 3. runs ``residency scan aws`` against it and prints the report;
 4. shows the guard (``residency.guard(policy="eu")``) blocking a write to the
    US bucket;
-5. does the same for Azure (a loopback Resource Manager fake and Azurite) and
-   Google Cloud (a loopback Cloud Storage fake) when their SDKs are installed.
+5. builds an organisation in the same server, one OU under the SCP
+   ``residency guardrails emit aws --policy eu`` writes and one under a
+   hand-written SCP that lets London in, and runs ``residency guardrails aws``;
+6. does the same for Azure (a loopback Resource Manager fake and Azurite) and
+   Google Cloud (a loopback Cloud Storage fake) when their SDKs are installed;
+7. checks a Terraform plan shipped with the package (``residency/data/demo-plan.json``:
+   AWS, Azure and Google resources) with ``residency plan`` — no SDK needed.
 
 The core never imports boto3: the estate lives in the AWS adapter package
 (``residency.providers.aws._scan_demo``), reached after ``load_provider("aws")``.
@@ -16,14 +21,28 @@ The core never imports boto3: the estate lives in the AWS adapter package
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib import resources
 from typing import Any, TextIO
 
 from ._errors import ProviderError, ProviderNotInstalledError, ResidencyViolation
+from ._findings import Finding
 from ._registry import load_provider
 from ._scan import make_context
 
-__all__ = ["run_demo"]
+__all__ = ["DEMO_PLAN", "run_demo"]
+
+#: the packaged plan of the plan step, and what ``residency plan --policy eu`` must find in it
+DEMO_PLAN = "data/demo-plan.json"
+_PLAN_EXPECTED = {
+    "aws_s3_bucket.eu": "compliant",
+    "aws_s3_bucket.london": "violation",
+    "aws_s3_bucket.replica_us": "violation",
+    "aws_s3_bucket_replication_configuration.to_us": "violation",
+    "azurerm_storage_account.uk": "violation",
+    "google_storage_bucket.archive": "violation",
+    "google_storage_bucket.exports": "unknown",
+}
 
 
 def _rule(out: TextIO, title: str) -> None:
@@ -70,10 +89,13 @@ def run_demo(
         ok = step(out, fmt, _output_for(output, name, len(names) > 1), history) and ok
     if not ran:
         raise ProviderError("no cloud SDK is installed: pip install 'eu-residency[demo]'")
+    ok = _demo_plan(out) and ok
     _rule(out, "next")
     out.write("residency scan aws --format html -o report.html    # your own account, read-only\n")
     out.write("residency scan azure --subscriptions SUB           # DefaultAzureCredential\n")
     out.write("residency scan gcp --projects PROJECT              # application default credentials\n")
+    out.write("terraform show -json tfplan > plan.json && residency plan plan.json   # before apply\n")
+    out.write("residency guardrails aws                           # from the management account\n")
     return 0 if ok else 1
 
 
@@ -112,7 +134,66 @@ def _demo_aws(out: TextIO, fmt: str, output: str | None, history: str | None) ->
             out.write(f"the guard step failed unexpectedly: {type(exc).__name__}: {exc}\n")
         else:
             out.write("NOT blocked: the write reached the US bucket (the AWS guard did not stop it)\n")
-    return blocked
+
+        _rule(out, "AWS 4. residency guardrails aws --policy eu")
+        try:
+            confined = _guardrails_aws(out, estate, url)
+        except Exception as exc:  # show the demo's real outcome, whatever it is
+            out.write(f"the guardrails step failed unexpectedly: {type(exc).__name__}: {exc}\n")
+            confined = False
+    return blocked and confined
+
+
+def _guardrails_aws(out: TextIO, estate: Any, url: str) -> bool:
+    from ._cli_scan import run_cli_scan
+    from ._guardrails import emit_guardrails, stream_guardrails
+
+    org = estate.seed_organisation(url, emit_guardrails("aws", "eu"))
+    eu_member, uk_member = org["members"]["eu-workloads"], org["members"]["uk-workloads"]
+    out.write(f"  OU eu-workloads  account {eu_member}  SCP from 'residency guardrails emit aws --policy eu'\n")
+    out.write(f"  OU uk-workloads  account {uk_member}  hand-written SCP: EU regions and London (eu-west-2)\n")
+    out.write(f"  management       account {org['management']}\n")
+    seen: dict[str, str] = {}
+
+    def noted(context: Any) -> Iterator[Finding]:
+        for finding in stream_guardrails(context):
+            seen[finding.account] = finding.status
+            yield finding
+
+    # as 'residency guardrails aws' builds it: a history scope of its own, the same report and exit code
+    ctx = make_context("aws", "eu", endpoint_url=url, services=["guardrails"])
+    code = run_cli_scan(ctx, out, fmt="table", use_history=False, findings=noted)
+    out.write(
+        f"the management account is a violation by design: SCPs do not govern it (keep data out of it)\n"
+        f"(a real run would exit {code}: {'violations found' if code else 'clean'})\n"
+    )
+    expected = {org["management"]: "violation", eu_member: "compliant", uk_member: "violation"}
+    return code == 1 and seen == expected
+
+
+def _demo_plan(out: TextIO) -> bool:
+    """``residency plan`` on the packaged plan, as the CLI runs it; True when it finds what the demo says."""
+    from ._plan import check_plan
+    from ._policy import load_policy
+    from ._report import Report, write_report
+
+    with resources.as_file(resources.files("residency").joinpath(DEMO_PLAN)) as path:
+        _rule(out, "plan: residency plan demo-plan.json --policy eu")
+        out.write(
+            "a Terraform plan (AWS, Azure, Google) that has not been applied: nothing exists yet, no SDK is used\n"
+        )
+        policy = load_policy("eu")
+        result = check_plan([path], policy)
+        report = Report.from_result(result, policy)
+        write_report(report, "table", out)
+    out.write(
+        "violations: a bucket behind the London provider alias, an S3 replication (and its replica) in us-east-1,\n"
+        "a GRS storage account in uksouth (its pair, ukwest, is in the UK too), an EUR8 bucket (Zurich is not EU);\n"
+        "the bucket whose location is known only after apply is unknown, never assumed compliant\n"
+        f"(a real run would exit {report.exit_code}: {'violations found' if report.exit_code else 'clean'})\n"
+    )
+    found = {f.resource_id: f.status for f in result.findings}
+    return report.exit_code == 1 and found == _PLAN_EXPECTED
 
 
 def _demo_azure(out: TextIO, fmt: str, output: str | None, history: str | None) -> bool:

@@ -1,10 +1,11 @@
-"""The simulated AWS estate of ``residency demo``: a moto server on 127.0.0.1, seeded.
+"""The simulated AWS estate of ``residency demo``: a moto server on 127.0.0.1, seeded (resources and an organisation).
 
 Only used by the demo and the tests; needs ``moto[server]`` (``pip install 'eu-residency[demo]'``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import urllib.request
@@ -16,7 +17,7 @@ import boto3
 
 from residency._errors import ProviderNotInstalledError
 
-__all__ = ["DEMO_BUCKETS", "DEMO_REGIONS", "demo_environment", "seed_estate"]
+__all__ = ["DEMO_BUCKETS", "DEMO_REGIONS", "LONDON_SCP", "demo_environment", "seed_estate", "seed_organisation"]
 
 #: bucket name -> region, as seeded
 DEMO_BUCKETS: Mapping[str, str] = {
@@ -30,6 +31,36 @@ DEMO_BUCKETS: Mapping[str, str] = {
 }
 DEMO_TABLE = ("acme-sessions", "eu-west-1")
 DEMO_REGIONS = ("eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "us-east-1")
+
+_LONDON_TOO = ["eu-central-1", "eu-west-1", "eu-west-2"]
+
+#: a hand-written SCP of the usual "deny outside these regions" shape, London included
+LONDON_SCP: Mapping[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "DenyOutsideEuropeAndLondon",
+            "Effect": "Deny",
+            "NotAction": ["iam:*", "organizations:*", "sts:*", "support:*", "cloudfront:*", "route53:*"],
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": _LONDON_TOO}},
+        },
+        {
+            "Sid": "DenyKeyReplicasElsewhere",
+            "Effect": "Deny",
+            "Action": "kms:ReplicateKey",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"kms:ReplicaRegion": _LONDON_TOO}},
+        },
+        {
+            "Sid": "DenySecretReplicasElsewhere",
+            "Effect": "Deny",
+            "Action": ["secretsmanager:CreateSecret", "secretsmanager:ReplicateSecretToRegions"],
+            "Resource": "*",
+            "Condition": {"ForAnyValue:StringNotEquals": {"secretsmanager:AddReplicaRegions": _LONDON_TOO}},
+        },
+    ],
+}
 
 _ENV = {
     "AWS_ACCESS_KEY_ID": "demo",
@@ -123,3 +154,33 @@ def seed_estate(endpoint_url: str, session: Any = None) -> dict[str, Any]:
         Tags=[{"Key": "data-class", "Value": "personal"}],
     )
     return {"buckets": dict(DEMO_BUCKETS), "table": DEMO_TABLE}
+
+
+def seed_organisation(endpoint_url: str, eu_scp: Mapping[str, Any], session: Any = None) -> dict[str, Any]:
+    """Create an organisation: OU ``eu-workloads`` under ``eu_scp`` (what ``residency guardrails emit aws``
+    writes), OU ``uk-workloads`` under :data:`LONDON_SCP`, one member account in each.
+
+    Returns the management account and ``{"members": {ou name: member account id}}``.
+    """
+    org = (session or boto3.Session()).client("organizations", region_name="us-east-1", endpoint_url=endpoint_url)
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    management = org.describe_organization()["Organization"]["MasterAccountId"]
+    london = {
+        "Name": "acme-eu-and-london",
+        "Type": "SERVICE_CONTROL_POLICY",
+        "Description": "hand-written: EU regions and London",
+        "Content": json.dumps(LONDON_SCP),
+    }
+    policies = {"eu-workloads": list(eu_scp["policies"]), "uk-workloads": [london]}
+    members: dict[str, str] = {}
+    for ou_name, scps in policies.items():
+        ou = org.create_organizational_unit(ParentId=root, Name=ou_name)["OrganizationalUnit"]["Id"]
+        member = org.create_account(AccountName=f"acme-{ou_name}", Email=f"{ou_name}@example.com")
+        account = member["CreateAccountStatus"]["AccountId"]
+        org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
+        for p in scps:
+            made = org.create_policy(Name=p["Name"], Type=p["Type"], Description=p["Description"], Content=p["Content"])
+            org.attach_policy(PolicyId=made["Policy"]["PolicySummary"]["Id"], TargetId=ou)
+        members[ou_name] = account
+    return {"management": management, "members": members}
