@@ -512,11 +512,12 @@ def test_missing_bucket_fails_closed(aws: None) -> None:
 
 def test_one_lookup_per_bucket_per_ttl(buckets: dict[str, str]) -> None:
     s3 = boto3.client("s3", region_name=EU)
-    with residency.guard(policy="eu", cache_ttl=0.2):
+    # a TTL well above the time five writes take on a loaded CI machine (0.2 s was not)
+    with residency.guard(policy="eu", cache_ttl=2.0):
         for i in range(5):
             s3.put_object(Bucket="eu-bkt", Key=f"k{i}", Body=b"x")
         assert aws_guard.region_cache.lookups == 1
-        time.sleep(0.25)
+        time.sleep(2.05)
         s3.put_object(Bucket="eu-bkt", Key="again", Body=b"x")
         assert aws_guard.region_cache.lookups == 2
 
