@@ -208,7 +208,8 @@ def test_concurrency_is_bounded(fake_arm: FakeArm, source: str) -> None:
     fake_arm.latency = 0.01
     found, _ = _scan(fake_arm, source=source, concurrency=2, data_boundary=False)
     assert len(found) == 303
-    assert fake_arm.max_in_flight == 2
+    # the bound is the property; whether two requests overlap at all depends on the machine's load
+    assert 1 <= fake_arm.max_in_flight <= 2
 
 
 def test_disabled_subscriptions_are_scanned_and_deleted_ones_noted(fake_arm: FakeArm) -> None:
