@@ -240,23 +240,22 @@ def evaluate(
     error = "; ".join(unread) or None
     if error and status != "violation":
         # what was read allows it, but the unread part may not: never compliant (nor waived) on half a look
-        return Finding(
-            provider=provider,
-            account=account,
-            service=service,
-            resource_type=resource_type,
-            resource_id=resource_id,
+        return attrs.evolve(
+            unreadable(
+                provider=provider,
+                account=account,
+                service=service,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                error=error,
+                region=region,
+                policy=policy.name,
+                tags=tags,
+                name=name,
+            ),
             locations=locs,
-            status="unknown",
-            reason=f"could not be read: {error}",
-            tags=tags,
-            region=region,
-            name=name,
             roles=roles,
             reasons=[d.reason for d in decisions],
-            rule="unreadable",
-            policy=policy.name,
-            error=error,
         )
     waiver = deciding.waiver if status == "waived" else None
     return Finding(
