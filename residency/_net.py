@@ -6,8 +6,9 @@ import ipaddress
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar, TypeVar
 
-__all__ = ["LoopbackHTTP", "is_loopback"]
+__all__ = ["LoopbackFake", "LoopbackHTTP", "is_loopback"]
 
 
 class LoopbackHTTP:
@@ -48,3 +49,36 @@ def is_loopback(host: str) -> bool:
         except (OSError, ValueError):
             return False
     return ip.is_loopback or ip.is_unspecified
+
+
+_Fake = TypeVar("_Fake", bound="LoopbackFake")
+
+
+class LoopbackFake:
+    """The lifecycle the loopback API fakes share: ``start``/``stop`` and ``with fake: ...``.
+
+    A subclass names its request handler class (``handler``, which finds the fake
+    as ``self.owner``) and a thread name; ``url`` is set once it serves.
+    """
+
+    handler: ClassVar[type[BaseHTTPRequestHandler]]
+    thread_name: ClassVar[str] = "fake"
+    _server: LoopbackHTTP | None = None
+    url: str = ""
+
+    def start(self: _Fake) -> _Fake:
+        bound = type("Handler", (self.handler,), {"owner": self})
+        self._server = LoopbackHTTP(bound, name=self.thread_name)
+        self.url = self._server.url
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def __enter__(self: _Fake) -> _Fake:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

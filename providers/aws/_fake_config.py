@@ -47,7 +47,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from residency._net import LoopbackHTTP
+from residency._net import LoopbackFake
 
 __all__ = ["KINDS", "FakeConfig", "org_layout", "seed_org"]
 
@@ -102,8 +102,10 @@ def _merge(into: dict[str, Any], path: Sequence[str], value: Any) -> None:
     into[path[-1]] = value
 
 
-class FakeConfig:
+class FakeConfig(LoopbackFake):
     """AWS Config aggregators, their sources' status and an organisation's configuration items."""
+
+    thread_name = "fake-config"
 
     def __init__(self, *, owner: str = "999999999999", region: str = "eu-central-1") -> None:
         self.owner = owner
@@ -118,8 +120,6 @@ class FakeConfig:
         self._malformed: set[str] = set()
         self._results: dict[tuple[str, str], list[str]] = {}
         self._lock = threading.Lock()
-        self._server: LoopbackHTTP | None = None
-        self.url = ""
 
     # ------------------------------------------------------------------ seeding
 
@@ -227,29 +227,6 @@ class FakeConfig:
         """The row of ``resource_id`` comes back as text that is not JSON."""
         self._malformed.add(resource_id)
         self._results.clear()
-
-    # ------------------------------------------------------------------ serving
-
-    def start(self) -> FakeConfig:
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = LoopbackHTTP(Handler, name="fake-config")
-        self.url = self._server.url
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-
-    def __enter__(self) -> FakeConfig:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def total(self) -> int:
@@ -477,3 +454,6 @@ def seed_org(
                 fake.add_item(a, region, "AWS::RDS::DBInstance", rid, arn=arn)
             truth[arn] = "violation" if outside else "compliant"
     return truth
+
+
+FakeConfig.handler = _Handler

@@ -32,15 +32,17 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from residency._net import LoopbackHTTP
+from residency._net import LoopbackFake
 
 __all__ = ["FakeOrgPolicy"]
 
 _STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS"}
 
 
-class FakeOrgPolicy:
+class FakeOrgPolicy(LoopbackFake):
     """An in-process Resource Manager + Org Policy server on 127.0.0.1."""
+
+    thread_name = "fake-orgpolicy"
 
     def __init__(self, *, page_size: int = 100) -> None:
         self.page_size = page_size
@@ -52,8 +54,6 @@ class FakeOrgPolicy:
         self.latency = 0.0
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._server: LoopbackHTTP | None = None
-        self.url = ""
 
     # ------------------------------------------------------------------ world
 
@@ -110,29 +110,6 @@ class FakeOrgPolicy:
         if node.startswith("projects/") and node[9:] in self.project_ids:
             return self.project_ids[node[9:]]
         return node
-
-    # ------------------------------------------------------------------ server
-
-    def start(self) -> FakeOrgPolicy:
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = LoopbackHTTP(Handler, name="fake-orgpolicy")
-        self.url = self._server.url
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-
-    def __enter__(self) -> FakeOrgPolicy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ routing
 
@@ -237,3 +214,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PATCH = do_DELETE = _serve
+
+
+FakeOrgPolicy.handler = _Handler
