@@ -21,8 +21,6 @@ import time
 from residency.providers.azure import ADAPTER
 from residency.providers.azure._fake_arm import FakeArm, seed_bulk
 
-from residency._scan import make_context
-
 SUB = "00000000-0000-0000-0000-0000000b0001"
 
 
@@ -52,17 +50,8 @@ def run(resources: int, latency_ms: float, concurrency: int, source: str, object
     with FakeArm(page_size=1000) as arm:
         outside = seed_bulk(arm, SUB, resources)
         arm.latency = latency_ms / 1000
-        kwargs = arm.client_kwargs()
-        ctx = make_context(
-            "azure",
-            "eu",
-            session=arm.credential,
-            endpoint_url=kwargs.pop("base_url"),
-            accounts=[SUB],
-            concurrency=concurrency,
-            client_kwargs=kwargs,
-            source=source,
-            object_replication=object_replication,
+        ctx = arm.scan_context(
+            "eu", accounts=[SUB], concurrency=concurrency, source=source, object_replication=object_replication
         )
         t0 = time.perf_counter()
         findings = list(ADAPTER.scan(ctx))

@@ -94,15 +94,7 @@ def bench_azure(accounts: int, groups: int, concurrency: int, latency_ms: float)
                 )
             subs.append(sub)
         arm.latency = latency_ms / 1000
-        kwargs = arm.client_kwargs()
-        ctx = make_context(
-            "azure",
-            "eu",
-            session=arm.credential,
-            endpoint_url=kwargs.pop("base_url"),
-            client_kwargs=kwargs,
-            concurrency=concurrency,
-        )
+        ctx = arm.scan_context("eu", concurrency=concurrency)
         arm.requests.clear()
         start = time.perf_counter()
         found = list(stream_guardrails(ctx))

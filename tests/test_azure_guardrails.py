@@ -20,7 +20,6 @@ from residency.providers.azure._guardrails import ALLOWED_LOCATIONS, ALLOWED_RG_
 from residency import load_policy
 from residency._findings import Finding
 from residency._guardrails import emit_guardrails, stream_guardrails
-from residency._scan import make_context
 
 _spec = importlib.util.spec_from_file_location("_azure_support", pathlib.Path(__file__).with_name("_azure_support.py"))
 assert _spec is not None
@@ -56,17 +55,7 @@ def _both(arm: FakeArm, scope: str, name: str, locations: list[str], **kw: Any) 
 
 
 def _run(arm: FakeArm, policy: str = "eu", accounts: list[str] | None = None) -> dict[str, Finding]:
-    kwargs = arm.client_kwargs()
-    endpoint = kwargs.pop("base_url")
-    ctx = make_context(
-        "azure",
-        policy,
-        session=arm.credential,
-        endpoint_url=endpoint,
-        accounts=accounts or [SUB],
-        client_kwargs=kwargs,
-        concurrency=2,
-    )
+    ctx = arm.scan_context(policy, accounts=accounts or [SUB], concurrency=2)
     found = {f.account: f for f in stream_guardrails(ctx)}
     assert all(f.kind == "guardrail" for f in found.values())
     return found
@@ -293,9 +282,7 @@ def test_every_visible_subscription_by_default_and_global_is_judged_by_the_polic
     _estate(fake_arm)
     _both(fake_arm, MG_ROOT, "eu-only", EU)
     _both(fake_arm, f"/subscriptions/{OTHER}", "eu-global", [*EU, "global"])
-    kwargs = fake_arm.client_kwargs()
-    endpoint = kwargs.pop("base_url")
-    ctx = make_context("azure", "eu", session=fake_arm.credential, endpoint_url=endpoint, client_kwargs=kwargs)
+    ctx = fake_arm.scan_context("eu")
     found = {f.account: f for f in stream_guardrails(ctx)}
     assert sorted(ctx.accounts_scanned) == sorted([SUB, OTHER])
     assert found[SUB].status == "compliant"
@@ -334,11 +321,7 @@ def test_guardrail_findings_in_every_report_format(fake_arm: FakeArm) -> None:
     _estate(fake_arm)
     ids = _both(fake_arm, MG_EU, "eu-only", [*EU, "uksouth"])
     fake_arm.exempt(f"/subscriptions/{SUB}/resourceGroups/rg-app", "rg-waiver", ids[0])
-    kwargs = fake_arm.client_kwargs()
-    endpoint = kwargs.pop("base_url")
-    ctx = make_context(
-        "azure", "eu", session=fake_arm.credential, endpoint_url=endpoint, accounts=[SUB, OTHER], client_kwargs=kwargs
-    )
+    ctx = fake_arm.scan_context("eu", accounts=[SUB, OTHER])
     findings = list(stream_guardrails(ctx))
     now = dt.datetime.now(dt.timezone.utc)
     result = ScanResult(scope_of(ctx), findings, [], list(ctx.notes), now, now)

@@ -12,7 +12,7 @@ from residency.providers.azure import ADAPTER
 from residency.providers.azure._fake_arm import EU_SUB, US_SUB, FakeArm, seed_estate
 
 from residency._findings import Finding
-from residency._scan import ScanContext, make_context
+from residency._scan import ScanContext
 
 _spec = importlib.util.spec_from_file_location("_azure_support", pathlib.Path(__file__).with_name("_azure_support.py"))
 assert _spec is not None
@@ -28,18 +28,7 @@ SOURCES = ["resources", "resource-graph"]
 
 
 def _context(arm: FakeArm, policy: str | Any = "eu", **options: Any) -> ScanContext:
-    kwargs = arm.client_kwargs()
-    endpoint = kwargs.pop("base_url")
-    accounts = options.pop("accounts", None)
-    return make_context(
-        "azure",
-        policy,
-        session=arm.credential,
-        endpoint_url=endpoint,
-        accounts=accounts,
-        client_kwargs=kwargs,
-        **options,
-    )
+    return arm.scan_context(policy, **options)
 
 
 def _scan(arm: FakeArm, policy: str | Any = "eu", **options: Any) -> tuple[dict[str, Finding], ScanContext]:

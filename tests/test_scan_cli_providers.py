@@ -69,15 +69,11 @@ def test_azure_tenant_evidence_reaches_every_report(fmt: str) -> None:
     from residency.providers.azure._fake_arm import FakeArm, seed_estate
 
     from residency._cli_scan import run_cli_scan
-    from residency._scan import make_context
 
     with FakeArm(page_size=100) as arm:
         seed_estate(arm)
         arm.data_boundary = "Global"
-        kwargs = arm.client_kwargs()
-        ctx = make_context(
-            "azure", "eu", session=arm.credential, endpoint_url=kwargs.pop("base_url"), client_kwargs=kwargs
-        )
+        ctx = arm.scan_context("eu")
         buf = io.StringIO()
         assert run_cli_scan(ctx, buf, fmt=fmt, use_history=False) == 1
     out = buf.getvalue()

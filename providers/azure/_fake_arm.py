@@ -46,6 +46,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import attrs
 
+from residency._scan import ScanContext, make_context
+
 from ._fake_policy import PolicyStore
 
 __all__ = ["AsyncFakeCredential", "FakeArm", "FakeCredential", "RecordedRequest"]
@@ -327,6 +329,14 @@ class FakeArm(PolicyStore):
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments that point a management client at this fake."""
         return {"base_url": self.url, "connection_verify": self.ca_file, "credential_scopes": [ARM_SCOPE]}
+
+    def scan_context(self, policy: Any = "eu", **options: Any) -> ScanContext:
+        """A scan (or guardrails) context whose clients talk to this fake with its credential."""
+        kwargs = self.client_kwargs()
+        endpoint = kwargs.pop("base_url")
+        return make_context(
+            "azure", policy, session=self.credential, endpoint_url=endpoint, client_kwargs=kwargs, **options
+        )
 
     def start(self) -> FakeArm:
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-arm-")

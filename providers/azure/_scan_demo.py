@@ -21,7 +21,7 @@ import attrs
 
 from residency._errors import ResidencyViolation
 from residency._guard import guard
-from residency._scan import ScanContext, make_context
+from residency._scan import ScanContext
 
 from ._azurite import Azurite, find_azurite
 from ._fake_arm import EU_SUB, FakeArm, seed_estate
@@ -55,15 +55,7 @@ def demo_environment() -> Iterator[DemoEnvironment]:
 
 def demo_context(env: DemoEnvironment, policy: str = "eu", **options: Any) -> ScanContext:
     """A scan context for the demo estate (``residency scan azure`` against the fake)."""
-    kwargs = env.arm.client_kwargs()
-    return make_context(
-        "azure",
-        policy,
-        session=env.arm.credential,
-        endpoint_url=kwargs.pop("base_url"),
-        client_kwargs=kwargs,
-        **options,
-    )
+    return env.arm.scan_context(policy, **options)
 
 
 def guard_demo(env: DemoEnvironment, out: TextIO) -> bool:
